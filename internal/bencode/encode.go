@@ -1,0 +1,119 @@
+package bencode
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+)
+
+// Append appends the encoding of v to b. v may be a string, []byte, Raw, any
+// Go integer type, bool (as 0 or 1), []any, []string, map[string]any or
+// map[string]int; dictionary keys are written in sorted order.
+func Append(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case string:
+		return appendString(b, v), nil
+	case []byte:
+		return appendString(b, string(v)), nil
+	case Raw:
+		if _, err := Scan(v, Limits{}); err != nil {
+			return nil, fmt.Errorf("raw value: %w", err)
+		}
+		return append(b, v...), nil
+	case int:
+		return appendInt(b, int64(v)), nil
+	case int64:
+		return appendInt(b, v), nil
+	case int32:
+		return appendInt(b, int64(v)), nil
+	case uint8:
+		return appendInt(b, int64(v)), nil
+	case uint16:
+		return appendInt(b, int64(v)), nil
+	case uint32:
+		return appendInt(b, int64(v)), nil
+	case bool:
+		if v {
+			return appendInt(b, 1), nil
+		}
+		return appendInt(b, 0), nil
+	case []string:
+		b = append(b, 'l')
+		for _, s := range v {
+			b = appendString(b, s)
+		}
+		return append(b, 'e'), nil
+	case []any:
+		b = append(b, 'l')
+		for _, e := range v {
+			var err error
+			if b, err = Append(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, 'e'), nil
+	case map[string]int:
+		b = append(b, 'd')
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			b = appendString(b, k)
+			b = appendInt(b, int64(v[k]))
+		}
+		return append(b, 'e'), nil
+	case map[string]any:
+		b = append(b, 'd')
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			b = appendString(b, k)
+			var err error
+			if b, err = Append(b, v[k]); err != nil {
+				return nil, fmt.Errorf("key %q: %w", k, err)
+			}
+		}
+		return append(b, 'e'), nil
+	default:
+		return nil, fmt.Errorf("bencode: cannot encode %T", v)
+	}
+}
+
+// Encode returns the encoding of v (see Append).
+func Encode(v any) ([]byte, error) { return Append(nil, v) }
+
+func appendString(b []byte, s string) []byte {
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	return append(b, s...)
+}
+
+func appendInt(b []byte, i int64) []byte {
+	b = append(b, 'i')
+	b = strconv.AppendInt(b, i, 10)
+	return append(b, 'e')
+}
+
+// DictSpan returns the encoded bytes of the value stored under key in the
+// dictionary that b holds, without decoding it: the info dictionary of a
+// .torrent file must be hashed exactly as it was written.
+func DictSpan(b []byte, key string, lim Limits) (Raw, error) {
+	s := scanner{buf: b, lim: lim.withDefaults()}
+	if len(b) == 0 || b[0] != 'd' {
+		return nil, &SyntaxError{Offset: 0, Reason: "value is not a dictionary"}
+	}
+	if _, err := Scan(b, lim); err != nil {
+		return nil, err
+	}
+	s.pos = 1
+	for s.pos < len(b) && b[s.pos] != 'e' {
+		k, err := s.str()
+		if err != nil {
+			return nil, err
+		}
+		start := s.pos
+		if err := s.value(1); err != nil {
+			return nil, err
+		}
+		if string(k) == key {
+			return Raw(b[start:s.pos]), nil
+		}
+	}
+	return nil, fmt.Errorf("bencode: no key %q in dictionary", key)
+}
