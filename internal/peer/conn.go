@@ -1,0 +1,313 @@
+package peer
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Limits and timeouts. libtorrent caps a whole message at 1 MiB and gives a
+// handshake 10 s (NOTES.md, "Limits and timeouts in the anchors"); a 16 KiB
+// block plus headers or the bitfield of a torrent with 8 million pieces fits.
+const (
+	DefaultMaxMessageLen    = 1 << 20
+	DefaultDialTimeout      = 10 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultReadTimeout      = 60 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+)
+
+// Config holds the limits and per-phase timeouts of a connection. Zero fields
+// take the defaults above. The context of each call can only shorten them.
+type Config struct {
+	DialTimeout      time.Duration
+	HandshakeTimeout time.Duration // reading the peer's BT handshake
+	ReadTimeout      time.Duration // waiting for any one message
+	WriteTimeout     time.Duration
+	MaxMessageLen    uint32
+	// LocalAddr, when set, is the IP address outgoing connections are made
+	// from (any port).
+	LocalAddr string
+	Log       zerolog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = DefaultReadTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.MaxMessageLen == 0 {
+		c.MaxMessageLen = DefaultMaxMessageLen
+	}
+	return c
+}
+
+// ErrClosedByPeer: the peer closed the connection (or reset it).
+var ErrClosedByPeer = errors.New("peer closed the connection")
+
+// TimeoutError: a phase did not complete within its deadline.
+type TimeoutError struct {
+	Op    string
+	After time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("%s: timed out after %v", e.Op, e.After.Round(time.Millisecond))
+}
+func (e *TimeoutError) Timeout() bool { return true }
+func (e *TimeoutError) Unwrap() error { return os.ErrDeadlineExceeded }
+
+// Conn is one peer connection. It is not safe for concurrent use: one
+// goroutine owns it.
+type Conn struct {
+	nc     net.Conn
+	br     *bufio.Reader
+	cfg    Config
+	log    zerolog.Logger
+	m      machine
+	remote Handshake
+	wbuf   []byte
+}
+
+// SplitAddr checks a peer address: host:port, [v6]:port or name:port.
+func SplitAddr(addr string) (host string, port uint16, err error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("peer address %q: want host:port or [ipv6]:port", addr)
+	}
+	if h == "" {
+		return "", 0, fmt.Errorf("peer address %q: empty host", addr)
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil || n == 0 {
+		return "", 0, fmt.Errorf("peer address %q: port must be 1-65535", addr)
+	}
+	return h, uint16(n), nil
+}
+
+// Dial connects to addr within cfg.DialTimeout.
+func Dial(ctx context.Context, addr string, cfg Config) (*Conn, error) {
+	cfg = cfg.withDefaults()
+	if _, _, err := SplitAddr(addr); err != nil {
+		return nil, err
+	}
+	d := net.Dialer{Timeout: cfg.DialTimeout}
+	if cfg.LocalAddr != "" {
+		ip := net.ParseIP(cfg.LocalAddr)
+		if ip == nil {
+			return nil, fmt.Errorf("local address %q is not an IP address", cfg.LocalAddr)
+		}
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	start := time.Now()
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		if ctx.Err() == nil && isTimeout(err) {
+			return nil, &TimeoutError{Op: "dial " + addr, After: time.Since(start)}
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("dial %s: %w", addr, context.Cause(ctx))
+		}
+		return nil, err // *net.OpError names the address and the cause
+	}
+	return NewConn(nc, cfg), nil
+}
+
+// NewConn wraps an established connection (accepted, or dialled elsewhere).
+func NewConn(nc net.Conn, cfg Config) *Conn {
+	cfg = cfg.withDefaults()
+	return &Conn{
+		nc:  nc,
+		br:  bufio.NewReaderSize(nc, 32<<10),
+		cfg: cfg,
+		log: cfg.Log.With().Str("peer", nc.RemoteAddr().String()).Logger(),
+	}
+}
+
+// RandomPeerID returns an Azureus-style peer id "-BX0100-" and 12 random bytes.
+func RandomPeerID() PeerID {
+	var id PeerID
+	copy(id[:], "-BX0100-")
+	_, _ = rand.Read(id[8:])
+	return id
+}
+
+func (c *Conn) State() State            { return c.m.state }
+func (c *Conn) Remote() Handshake       { return c.remote }
+func (c *Conn) RemoteAddr() net.Addr    { return c.nc.RemoteAddr() }
+func (c *Conn) LocalAddr() net.Addr     { return c.nc.LocalAddr() }
+func (c *Conn) Config() Config          { return c.cfg }
+func (c *Conn) Log() *zerolog.Logger    { return &c.log }
+func (c *Conn) LocalReserved() Reserved { return c.m.local }
+
+// Close closes the connection.
+func (c *Conn) Close() error {
+	c.m.close()
+	return c.nc.Close()
+}
+
+// Handshake does the outgoing side's BT handshake: send ours, read the
+// peer's, and check that it answers for the same info hash.
+func (c *Conn) Handshake(ctx context.Context, local Handshake) (Handshake, error) {
+	if err := c.WriteHandshake(ctx, local); err != nil {
+		return Handshake{}, err
+	}
+	h, err := c.ReadHandshake(ctx)
+	if err != nil {
+		return Handshake{}, err
+	}
+	if h.InfoHash != local.InfoHash {
+		return h, &ProtocolError{State: StateHandshaking, Reason: fmt.Sprintf("peer answered for info hash %s, not %s", h.InfoHash, local.InfoHash)}
+	}
+	return h, nil
+}
+
+// WriteHandshake sends our handshake.
+func (c *Conn) WriteHandshake(ctx context.Context, h Handshake) error {
+	if err := c.m.sendHandshake(h.Reserved); err != nil {
+		return err
+	}
+	b, _ := h.AppendBinary(c.wbuf[:0])
+	c.log.Debug().Str("reserved", h.Reserved.String()).Str("info_hash", h.InfoHash.String()).Msg("send handshake")
+	return c.write(ctx, "send handshake", b)
+}
+
+// ReadHandshake reads the peer's handshake. The protocol string is checked
+// as soon as it arrives, before waiting for the rest.
+func (c *Conn) ReadHandshake(ctx context.Context) (Handshake, error) {
+	const op = "read handshake"
+	var buf [HandshakeLen]byte
+	stop, start := c.deadline(ctx, c.cfg.HandshakeTimeout)
+	defer stop()
+	if _, err := io.ReadFull(c.br, buf[:1+len(Protocol)]); err != nil {
+		return Handshake{}, c.ioErr(ctx, op, err, start)
+	}
+	if err := checkProtocol(buf[:1+len(Protocol)]); err != nil {
+		return Handshake{}, err
+	}
+	if _, err := io.ReadFull(c.br, buf[1+len(Protocol):]); err != nil {
+		return Handshake{}, c.ioErr(ctx, op, err, start)
+	}
+	var h Handshake
+	if err := h.UnmarshalBinary(buf[:]); err != nil {
+		return Handshake{}, err
+	}
+	if err := c.m.receiveHandshake(h.Reserved); err != nil {
+		return Handshake{}, err
+	}
+	c.remote = h
+	c.log.Debug().Str("reserved", h.Reserved.String()).Str("peer_id", h.PeerID.String()).Msg("got handshake")
+	return h, nil
+}
+
+// ReadMessage reads one message within cfg.ReadTimeout (or the context's
+// deadline, if sooner). A length above cfg.MaxMessageLen is refused before
+// anything is allocated.
+func (c *Conn) ReadMessage(ctx context.Context) (Message, error) {
+	const op = "read message"
+	stop, start := c.deadline(ctx, c.cfg.ReadTimeout)
+	defer stop()
+	var hdr [4]byte
+	if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+		return Message{}, c.ioErr(ctx, op, err, start)
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > c.cfg.MaxMessageLen {
+		return Message{}, &ProtocolError{State: c.m.state, Reason: fmt.Sprintf("message length %d exceeds the limit of %d bytes", n, c.cfg.MaxMessageLen)}
+	}
+	var msg Message
+	if n == 0 {
+		msg.KeepAlive = true
+	} else {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(c.br, body); err != nil {
+			return Message{}, c.ioErr(ctx, op, err, start)
+		}
+		msg.ID, msg.Payload = ID(body[0]), body[1:]
+	}
+	if e := c.log.Trace(); e.Enabled() {
+		e.Stringer("msg", msg).Msg("recv")
+	}
+	if err := c.m.receive(msg); err != nil {
+		return Message{}, err
+	}
+	return msg, nil
+}
+
+// WriteMessage sends one message within cfg.WriteTimeout.
+func (c *Conn) WriteMessage(ctx context.Context, msg Message) error {
+	if err := c.m.send(msg); err != nil {
+		return err
+	}
+	b, err := msg.AppendBinary(c.wbuf[:0])
+	if err != nil {
+		return err
+	}
+	c.wbuf = b[:0]
+	if e := c.log.Trace(); e.Enabled() {
+		e.Stringer("msg", msg).Msg("send")
+	}
+	return c.write(ctx, "send "+msg.ID.String(), b)
+}
+
+func (c *Conn) write(ctx context.Context, op string, b []byte) error {
+	stop, start := c.deadline(ctx, c.cfg.WriteTimeout)
+	defer stop()
+	if _, err := c.nc.Write(b); err != nil {
+		return c.ioErr(ctx, op, err, start)
+	}
+	return nil
+}
+
+// deadline sets the socket deadline to the sooner of now+d and the context's
+// deadline, and arranges for cancellation to interrupt the operation.
+func (c *Conn) deadline(ctx context.Context, d time.Duration) (stop func(), start time.Time) {
+	start = time.Now()
+	dl := start.Add(d)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(dl) {
+		dl = cd
+	}
+	_ = c.nc.SetDeadline(dl)
+	// Set the deadline first, then watch the context: if it is already done
+	// the AfterFunc runs at once and the past deadline wins.
+	cancel := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
+	return func() { cancel() }, start
+}
+
+// ioErr turns a socket error into one that names its cause.
+func (c *Conn) ioErr(ctx context.Context, op string, err error, start time.Time) error {
+	switch {
+	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("%s: %w", op, context.Cause(ctx))
+	case isTimeout(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return &TimeoutError{Op: op, After: time.Since(start)}
+	case errors.Is(err, io.EOF) && op == "read handshake":
+		return fmt.Errorf("%s: %w before answering (most peers do this for a torrent they do not have)", op, ErrClosedByPeer)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), isReset(err):
+		return fmt.Errorf("%s: %w", op, ErrClosedByPeer)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,173 @@
+package peer
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// ID is a peer wire message id.
+type ID uint8
+
+// BEP 3, BEP 5, BEP 6, BEP 10 and BEP 52 message ids.
+const (
+	Choke         ID = 0
+	Unchoke       ID = 1
+	Interested    ID = 2
+	NotInterested ID = 3
+	Have          ID = 4
+	Bitfield      ID = 5
+	Request       ID = 6
+	Piece         ID = 7
+	Cancel        ID = 8
+	Port          ID = 9
+	Suggest       ID = 13
+	HaveAll       ID = 14
+	HaveNone      ID = 15
+	Reject        ID = 16
+	AllowedFast   ID = 17
+	Extended      ID = 20
+	HashRequest   ID = 21
+	Hashes        ID = 22
+	HashReject    ID = 23
+)
+
+var idNames = map[ID]string{
+	Choke: "choke", Unchoke: "unchoke", Interested: "interested",
+	NotInterested: "not_interested", Have: "have", Bitfield: "bitfield",
+	Request: "request", Piece: "piece", Cancel: "cancel", Port: "port",
+	Suggest: "suggest_piece", HaveAll: "have_all", HaveNone: "have_none",
+	Reject: "reject_request", AllowedFast: "allowed_fast", Extended: "extended",
+	HashRequest: "hash_request", Hashes: "hashes", HashReject: "hash_reject",
+}
+
+func (id ID) String() string {
+	if s, ok := idNames[id]; ok {
+		return s
+	}
+	return "unknown(" + strconv.Itoa(int(id)) + ")"
+}
+
+// isFast reports whether id belongs to the BEP 6 fast extension.
+func (id ID) isFast() bool { return id >= Suggest && id <= AllowedFast }
+
+// payloadLen gives the exact payload length of fixed-size messages, or -1.
+func (id ID) payloadLen() int {
+	switch id {
+	case Choke, Unchoke, Interested, NotInterested, HaveAll, HaveNone:
+		return 0
+	case Have, Suggest, AllowedFast:
+		return 4
+	case Request, Cancel, Reject:
+		return 12
+	case Port:
+		return 2
+	}
+	return -1
+}
+
+// Message is one framed message. A keep-alive has KeepAlive set and nothing
+// else.
+type Message struct {
+	KeepAlive bool
+	ID        ID
+	Payload   []byte
+}
+
+// ExtendedMessage builds a BEP 10 message: id 20, the extension id, payload.
+func ExtendedMessage(extID uint8, payload []byte) Message {
+	p := make([]byte, 0, 1+len(payload))
+	p = append(p, extID)
+	return Message{ID: Extended, Payload: append(p, payload...)}
+}
+
+// AppendBinary appends the framed message.
+func (m Message) AppendBinary(b []byte) ([]byte, error) {
+	if m.KeepAlive {
+		return append(b, 0, 0, 0, 0), nil
+	}
+	if uint64(len(m.Payload))+1 > 1<<32-1 {
+		return nil, fmt.Errorf("message payload of %d bytes is too long", len(m.Payload))
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(m.Payload)+1))
+	b = append(b, byte(m.ID))
+	return append(b, m.Payload...), nil
+}
+
+// Validate checks the payload length of a message whose id fixes it, and
+// that an extended message carries an extension id.
+func (m Message) Validate() error {
+	if m.KeepAlive {
+		return nil
+	}
+	if n := m.ID.payloadLen(); n >= 0 && len(m.Payload) != n {
+		return fmt.Errorf("%s message with a %d-byte payload, want %d", m.ID, len(m.Payload), n)
+	}
+	switch m.ID {
+	case Extended:
+		if len(m.Payload) < 1 {
+			return fmt.Errorf("extended message without an extension id")
+		}
+	case Piece:
+		if len(m.Payload) < 8 {
+			return fmt.Errorf("piece message with a %d-byte payload, want at least 8", len(m.Payload))
+		}
+	}
+	return nil
+}
+
+func (m Message) String() string {
+	if m.KeepAlive {
+		return "keep-alive"
+	}
+	switch m.ID {
+	case Have, Suggest, AllowedFast:
+		if len(m.Payload) == 4 {
+			return fmt.Sprintf("%s %d", m.ID, binary.BigEndian.Uint32(m.Payload))
+		}
+	case Request, Cancel, Reject:
+		if len(m.Payload) == 12 {
+			return fmt.Sprintf("%s %d+%d len %d", m.ID, binary.BigEndian.Uint32(m.Payload),
+				binary.BigEndian.Uint32(m.Payload[4:]), binary.BigEndian.Uint32(m.Payload[8:]))
+		}
+	case Port:
+		if len(m.Payload) == 2 {
+			return fmt.Sprintf("port %d", binary.BigEndian.Uint16(m.Payload))
+		}
+	case Bitfield:
+		return fmt.Sprintf("bitfield (%d bytes)", len(m.Payload))
+	case Extended:
+		if len(m.Payload) >= 1 {
+			return fmt.Sprintf("extended id %d (%d bytes)", m.Payload[0], len(m.Payload)-1)
+		}
+	}
+	return fmt.Sprintf("%s (%d bytes)", m.ID, len(m.Payload))
+}
+
+// Escape renders a byte string for display: valid printable UTF-8 is kept,
+// anything else is written as \xNN, a backslash as \\. Nothing is dropped.
+func Escape[T ~string | ~[]byte](s T) string {
+	b := []byte(s)
+	var sb strings.Builder
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			fmt.Fprintf(&sb, `\x%02x`, b[0])
+		case r == '\\':
+			sb.WriteString(`\\`)
+		case !strconv.IsPrint(r):
+			if r < 0x100 {
+				fmt.Fprintf(&sb, `\x%02x`, r)
+			} else {
+				fmt.Fprintf(&sb, `\u%04x`, r)
+			}
+		default:
+			sb.WriteRune(r)
+		}
+		b = b[n:]
+	}
+	return sb.String()
+}

@@ -1,0 +1,327 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHandshakeBytes(t *testing.T) {
+	var h Handshake
+	h.Reserved = h.Reserved.WithExtended()
+	copy(h.InfoHash[:], bytes.Repeat([]byte{0xaa}, 20))
+	copy(h.PeerID[:], "-BX0100-abcdefghijkl")
+	b, _ := h.AppendBinary(nil)
+	want := "\x13BitTorrent protocol" + "\x00\x00\x00\x00\x00\x10\x00\x00" +
+		strings.Repeat("\xaa", 20) + "-BX0100-abcdefghijkl"
+	if string(b) != want {
+		t.Fatalf("handshake bytes\n got %q\nwant %q", b, want)
+	}
+	var back Handshake
+	if err := back.UnmarshalBinary(b); err != nil || back != h {
+		t.Fatalf("round trip: %v %+v", err, back)
+	}
+	for n := range len(b) {
+		if back.UnmarshalBinary(b[:n]) == nil {
+			t.Fatalf("prefix of %d bytes parsed", n)
+		}
+	}
+	bad := bytes.Clone(b)
+	bad[5] = 'X'
+	if err := back.UnmarshalBinary(bad); err == nil || !strings.Contains(err.Error(), "protocol string") {
+		t.Errorf("wrong pstr: %v", err)
+	}
+}
+
+func TestReservedBits(t *testing.T) {
+	// libtorrent 2.0 sends ...100005: extension protocol, DHT and fast.
+	r := Reserved{0, 0, 0, 0, 0, 0x10, 0, 0x05}
+	if !r.Extended() || !r.DHT() || !r.Fast() || r.V2Upgrade() {
+		t.Errorf("decoded %v %v %v %v", r.Extended(), r.DHT(), r.Fast(), r.V2Upgrade())
+	}
+	if !(Reserved{7: 0x10}).V2Upgrade() {
+		t.Error("v2 bit")
+	}
+}
+
+func TestMessageBytes(t *testing.T) {
+	tests := []struct {
+		m    Message
+		want string
+	}{
+		{Message{KeepAlive: true}, "\x00\x00\x00\x00"},
+		{Message{ID: Unchoke}, "\x00\x00\x00\x01\x01"},
+		{Message{ID: Have, Payload: []byte{0, 0, 0, 7}}, "\x00\x00\x00\x05\x04\x00\x00\x00\x07"},
+		{ExtendedMessage(0, []byte("de")), "\x00\x00\x00\x04\x14\x00de"},
+		{ExtendedMessage(7, []byte{0, 0, 0, 3}), "\x00\x00\x00\x06\x14\x07\x00\x00\x00\x03"},
+	}
+	for _, tt := range tests {
+		b, err := tt.m.AppendBinary(nil)
+		if err != nil || string(b) != tt.want {
+			t.Errorf("%v: got %q want %q (%v)", tt.m, b, tt.want, err)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	bad := []Message{
+		{ID: Choke, Payload: []byte{1}},
+		{ID: Have, Payload: []byte{1, 2, 3}},
+		{ID: Request, Payload: make([]byte, 11)},
+		{ID: Port, Payload: make([]byte, 3)},
+		{ID: Extended},
+		{ID: Piece, Payload: make([]byte, 7)},
+	}
+	for _, m := range bad {
+		if m.Validate() == nil {
+			t.Errorf("%v validated", m)
+		}
+	}
+	good := []Message{{ID: Bitfield}, {ID: Bitfield, Payload: []byte{0xff}}, {ID: Extended, Payload: []byte{0}}, {ID: 99, Payload: []byte{1, 2}}, {ID: Port, Payload: []byte{0x1a, 0xe1}}}
+	for _, m := range good {
+		if err := m.Validate(); err != nil {
+			t.Errorf("%v: %v", m, err)
+		}
+	}
+}
+
+func TestMachine(t *testing.T) {
+	ext := Reserved{}.WithExtended()
+	fast := Reserved{7: 0x04}
+	tests := []struct {
+		name          string
+		local, remote Reserved
+		recv          []Message
+		sendExt       bool
+		wantErr       string
+		wantState     State
+	}{
+		{name: "plain", recv: []Message{{ID: Unchoke}, {ID: Have, Payload: []byte{0, 0, 0, 1}}}, wantState: StateOpen},
+		{name: "extended both ways", local: ext, remote: ext, sendExt: true, recv: []Message{{ID: Extended, Payload: []byte("\x00de")}}, wantState: StateExtended},
+		{name: "only peer's extended", local: ext, remote: ext, recv: []Message{{ID: Extended, Payload: []byte("\x00de")}}, wantState: StateOpen},
+		{name: "extended without bit", local: ext, recv: []Message{{ID: Extended, Payload: []byte("\x00de")}}, wantErr: "without the extension bit negotiated"},
+		{name: "extended length 1", local: ext, remote: ext, recv: []Message{{ID: Extended}}, wantErr: "without an extension id"},
+		{name: "have_all without fast", recv: []Message{{ID: HaveAll}}, wantErr: "fast extension was not negotiated"},
+		{name: "have_all with fast", local: fast, remote: fast, recv: []Message{{ID: HaveAll}}, wantState: StateOpen},
+		{name: "unknown id tolerated", recv: []Message{{ID: 42, Payload: []byte("x")}}, wantState: StateOpen},
+		{name: "bad have", recv: []Message{{ID: Have}}, wantErr: "have message with a 0-byte payload"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m machine
+			if err := m.receive(Message{ID: Unchoke}); err == nil {
+				t.Fatal("message accepted before handshake")
+			}
+			if err := m.sendHandshake(tt.local); err != nil {
+				t.Fatal(err)
+			}
+			if m.state != StateHandshaking {
+				t.Fatal("open after one handshake")
+			}
+			if err := m.receiveHandshake(tt.remote); err != nil {
+				t.Fatal(err)
+			}
+			if tt.sendExt {
+				if err := m.send(ExtendedMessage(0, []byte("de"))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var err error
+			for _, msg := range tt.recv {
+				if err = m.receive(msg); err != nil {
+					break
+				}
+			}
+			if tt.wantErr != "" {
+				var pe *ProtocolError
+				if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want ProtocolError with %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || m.state != tt.wantState {
+				t.Fatalf("err %v state %v, want %v", err, m.state, tt.wantState)
+			}
+			m.close()
+			if m.receive(Message{ID: Unchoke}) == nil {
+				t.Error("message accepted after close")
+			}
+		})
+	}
+	var m machine
+	if m.send(Message{ID: Unchoke}) == nil {
+		t.Error("send before handshake accepted")
+	}
+}
+
+func TestClientName(t *testing.T) {
+	tests := map[string]string{
+		"-LT2080-abcdefghijkl": "libtorrent 2.0.8.0",
+		"-TR3000-abcdefghijkl": "Transmission 3.00",
+		"-TR4040-abcdefghijkl": "Transmission 4.0.4",
+		"-lt0D80-abcdefghijkl": "libTorrent (rakshasa) 0.13.8.0",
+		"A2-1-36-0-abcdefghij": "aria2 1.36.0",
+		"-qB4630-abcdefghijkl": "qBittorrent 4.6.3.0",
+		"M4-3-6--abcdefghijkl": "BitTorrent Mainline 4.3.6",
+		"S58B-----abcdefghijk": "Shadow 5.8.11",
+		"-ZZ1000-abcdefghijkl": "unknown client ZZ 1.0.0.0",
+		"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13": "",
+	}
+	for in, want := range tests {
+		var id PeerID
+		copy(id[:], in)
+		if got := ClientName(id); got != want {
+			t.Errorf("ClientName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestEscape(t *testing.T) {
+	tests := map[string]string{
+		"uTorrent 1.2": "uTorrent 1.2",
+		"µTorrent":     "µTorrent",
+		"a\xffb":       `a\xffb`,
+		"\x00\n":       `\x00\x0a`,
+		`back\slash`:   `back\\slash`,
+	}
+	for in, want := range tests {
+		if got := Escape(in); got != want {
+			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSplitAddr(t *testing.T) {
+	for _, ok := range []string{"127.0.0.1:6881", "[::1]:6881", "localhost:1"} {
+		if _, _, err := SplitAddr(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"127.0.0.1", "::1:6881", ":6881", "host:0", "host:65536", "host:x"} {
+		if _, _, err := SplitAddr(bad); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+// pipePair returns a Conn and the raw other end over loopback TCP, so that
+// deadlines are real.
+func pipePair(t *testing.T, cfg Config) (*Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		done <- c
+	}()
+	c, err := Dial(context.Background(), ln.Addr().String(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := <-done
+	t.Cleanup(func() { c.Close(); other.Close() })
+	return c, other
+}
+
+func hsBytes(r Reserved, hash Hash) []byte {
+	b, _ := Handshake{Reserved: r, InfoHash: hash}.AppendBinary(nil)
+	return b
+}
+
+func TestConnHandshakeErrors(t *testing.T) {
+	var hash Hash
+	hash[0] = 1
+	local := Handshake{Reserved: Reserved{}.WithExtended(), InfoHash: hash}
+	tests := []struct {
+		name  string
+		reply []byte
+		close bool
+		want  string
+	}{
+		{"closes", nil, true, "peer closed the connection before answering"},
+		{"silent", nil, false, "read handshake: timed out"},
+		{"wrong pstr", append([]byte("\x13BitTorrent protocoX"), make([]byte, 48)...), false, "protocol string"},
+		{"pstrlen 0", make([]byte, 68), false, "protocol string length 0"},
+		{"other hash", hsBytes(Reserved{}, Hash{2}), false, "answered for info hash 02"},
+		{"half", hsBytes(Reserved{}, hash)[:30], true, "peer closed the connection"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, other := pipePair(t, Config{HandshakeTimeout: 200 * time.Millisecond})
+			go func() {
+				buf := make([]byte, HandshakeLen)
+				io.ReadFull(other, buf)
+				other.Write(tt.reply)
+				if tt.close {
+					other.Close()
+				}
+			}()
+			start := time.Now()
+			_, err := c.Handshake(context.Background(), local)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("took %v", time.Since(start))
+			}
+		})
+	}
+}
+
+func TestConnMessages(t *testing.T) {
+	var hash Hash
+	c, other := pipePair(t, Config{MaxMessageLen: 1 << 10, ReadTimeout: 300 * time.Millisecond})
+	go func() {
+		io.ReadFull(other, make([]byte, HandshakeLen))
+		other.Write(hsBytes(Reserved{}.WithExtended(), hash))
+		other.Write([]byte("\x00\x00\x00\x00"))                     // keep-alive
+		other.Write([]byte("\x00\x00\x00\x04\x14\x00de"))           // extended handshake
+		other.Write([]byte("\x00\x00\x00\x05\x04\x00\x00\x00\x09")) // have 9
+		other.Write([]byte("\xff\xff\xff\xff"))                     // too long
+	}()
+	if _, err := c.Handshake(context.Background(), Handshake{Reserved: Reserved{}.WithExtended()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteMessage(context.Background(), ExtendedMessage(0, []byte("de"))); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"keep-alive", "extended id 0 (2 bytes)", "have 9"}
+	for _, w := range want {
+		m, err := c.ReadMessage(context.Background())
+		if err != nil || m.String() != w {
+			t.Fatalf("got %v %v, want %s", m, err, w)
+		}
+	}
+	if c.State() != StateExtended {
+		t.Errorf("state %v", c.State())
+	}
+	_, err := c.ReadMessage(context.Background())
+	var pe *ProtocolError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "message length 4294967295 exceeds the limit of 1024") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestConnCancel(t *testing.T) {
+	c, other := pipePair(t, Config{})
+	go io.Copy(io.Discard, other)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := c.Handshake(ctx, Handshake{})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("cancel took %v", d)
+	}
+}
