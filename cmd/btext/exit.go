@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/btext/btext/internal/bencode"
+	"github.com/btext/btext/internal/extensions"
+	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/peer"
+)
+
+// Exit codes: an interface for scripts, documented in README.md and --help.
+const (
+	exitOK          = 0
+	exitOther       = 1
+	exitUsage       = 2
+	exitNetwork     = 3
+	exitProtocol    = 4
+	exitMetadata    = 5
+	exitInterrupted = 130
+)
+
+const exitCodesHelp = `Exit codes:
+  0    success
+  1    other error
+  2    usage: bad arguments, flags, peer address, info hash or input file
+  3    network: cannot connect, connection closed or reset, timeout
+  4    protocol: the peer broke the protocol, or lacks a needed extension
+  5    metadata rejected by the peer, or failed verification
+  130  interrupted (Ctrl-C or SIGTERM)`
+
+// usageError marks an error in what the user gave.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// exitCode maps an error to an exit code. It is the only place that does.
+func exitCode(ctx context.Context, err error) int {
+	var (
+		ue *usageError
+		pe *peer.ProtocolError
+		se *bencode.SyntaxError
+		ne net.Error
+	)
+	switch {
+	case err == nil:
+		return exitOK
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, metadata.ErrRejected), errors.Is(err, metadata.ErrHashMismatch):
+		return exitMetadata
+	case errors.As(err, &pe), errors.As(err, &se), errors.Is(err, extensions.ErrNotSupported):
+		return exitProtocol
+	case errors.Is(err, peer.ErrClosedByPeer), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH):
+		return exitNetwork
+	}
+	return exitOther
+}
+
+// printError writes err as one line.
+func printError(w io.Writer, err error) {
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	fmt.Fprintf(w, "btext: %s\n", msg)
+}

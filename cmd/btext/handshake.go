@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/btext/btext/internal/extensions"
+	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/peer"
+)
+
+type handshakeOptions struct {
+	infoHash string
+	json     bool
+}
+
+func newHandshakeCmd(a *app) *cobra.Command {
+	var o handshakeOptions
+	cmd := &cobra.Command{
+		Use:   "handshake <peer>",
+		Short: "Handshake with a peer and show everything it says",
+		Long: `Dial a peer (host:port, [ipv6]:port or name:port), send the BitTorrent
+handshake with the extension protocol bit (reserved[5] |= 0x10), read the
+peer's, exchange extended handshakes (BEP 10) and show what the peer said:
+its reserved bits, peer id and client, and every field of its extended
+handshake (m, p, v, yourip, ipv4, ipv6, reqq, metadata_size, and the rest).
+
+Without --info-hash a random info hash is used; most peers close the
+connection at once on a torrent they do not have (exit 3).
+A peer that does not set the extension protocol bit: what it sent is shown
+and btext exits 4.`,
+		Example: `  btext handshake 127.0.0.1:6881 --info-hash 3b245504cf5f11bbdbe1201cea6a6bf45aee1bc0
+  btext handshake '[::1]:51413' --info-hash 'magnet:?xt=urn:btih:...' --json`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runHandshake(cmd.Context(), args[0], o)
+		},
+	}
+	cmd.Flags().StringVar(&o.infoHash, "info-hash", "", "info hash (40 hex, 32 base32, 64 hex v2) or magnet URI of a torrent the peer has")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON object")
+	return cmd
+}
+
+func (a *app) runHandshake(ctx context.Context, addr string, o handshakeOptions) error {
+	if _, _, err := peer.SplitAddr(addr); err != nil {
+		return &usageError{err}
+	}
+	var hash peer.Hash
+	random := o.infoHash == ""
+	if random {
+		_, _ = rand.Read(hash[:])
+	} else {
+		t, err := metadata.ParseTarget(o.infoHash)
+		if err != nil {
+			return &usageError{err}
+		}
+		hash = t.HandshakeHash()
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	s, err := extensions.Connect(ctx, addr, extensions.Options{
+		InfoHash: hash,
+		PeerID:   peer.RandomPeerID(),
+		Local:    extensions.Local{Client: "btext " + version},
+		Peer:     a.peerConfig(),
+	})
+	if s != nil {
+		defer s.Close()
+		res := newHandshakeResult(addr, hash, random, s)
+		if perr := a.print(o.json, res, res.writeText); perr != nil {
+			return perr
+		}
+	}
+	if err != nil && random && errors.Is(err, peer.ErrClosedByPeer) {
+		return fmt.Errorf("%w; the info hash was random: pass --info-hash of a torrent the peer has", err)
+	}
+	return err
+}
+
+// handshakeResult is the output of btext handshake; its JSON form is an
+// interface for scripts.
+type handshakeResult struct {
+	Peer              string         `json:"peer"`
+	InfoHash          string         `json:"info_hash"`
+	InfoHashRandom    bool           `json:"info_hash_random"`
+	PeerID            string         `json:"peer_id"`
+	PeerIDText        string         `json:"peer_id_text"`
+	Client            string         `json:"client"`
+	Reserved          string         `json:"reserved"`
+	Supports          supports       `json:"supports"`
+	ExtendedHandshake *extHandshake  `json:"extended_handshake"`
+	Extensions        map[string]int `json:"extensions"`
+	Messages          []string       `json:"messages"`
+}
+
+type supports struct {
+	ExtensionProtocol bool `json:"extension_protocol"`
+	DHT               bool `json:"dht"`
+	Fast              bool `json:"fast"`
+	V2Upgrade         bool `json:"v2_upgrade"`
+}
+
+type extHandshake struct {
+	M            map[string]int64 `json:"m"`
+	P            *int64           `json:"p"`
+	V            *string          `json:"v"`
+	YourIP       *string          `json:"yourip"`
+	IPv4         *string          `json:"ipv4"`
+	IPv6         *string          `json:"ipv6"`
+	Reqq         *int64           `json:"reqq"`
+	MetadataSize *int64           `json:"metadata_size"`
+	UploadOnly   *int64           `json:"upload_only"`
+	Other        map[string]any   `json:"other"`
+	Notes        []string         `json:"notes"`
+}
+
+func newHandshakeResult(addr string, hash peer.Hash, random bool, s *extensions.Session) *handshakeResult {
+	r := s.Remote.Reserved
+	res := &handshakeResult{
+		Peer:           addr,
+		InfoHash:       hash.String(),
+		InfoHashRandom: random,
+		PeerID:         s.Remote.PeerID.String(),
+		PeerIDText:     peer.Escape(s.Remote.PeerID[:]),
+		Client:         peer.ClientName(s.Remote.PeerID),
+		Reserved:       r.String(),
+		Supports:       supports{r.Extended(), r.DHT(), r.Fast(), r.V2Upgrade()},
+		Extensions:     map[string]int{},
+		Messages:       []string{},
+	}
+	for name, id := range s.Registry.Names() {
+		res.Extensions[name] = int(id)
+	}
+	for _, m := range s.Early {
+		res.Messages = append(res.Messages, m.String())
+	}
+	if s.Dropped > 0 {
+		res.Messages = append(res.Messages, fmt.Sprintf("... and %d more", s.Dropped))
+	}
+	if h := s.Ext; h != nil {
+		e := &extHandshake{
+			M: h.M, P: h.P, Reqq: h.Reqq, MetadataSize: h.MetadataSize, UploadOnly: h.UploadOnly,
+			YourIP: addrText(h.YourIP), IPv4: addrText(h.IPv4), IPv6: addrText(h.IPv6),
+			Other: jsonDict(h.Other), Notes: h.Notes,
+		}
+		if h.V != nil {
+			v := peer.Escape(*h.V)
+			e.V = &v
+		}
+		if e.Notes == nil {
+			e.Notes = []string{}
+		}
+		res.ExtendedHandshake = e
+	}
+	return res
+}
+
+func addrText(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	s := extensions.Addr(b)
+	return &s
+}
+
+// jsonDict turns decoded bencode into JSON-safe values: byte strings are
+// escaped (see peer.Escape), never dropped or replaced.
+func jsonDict(d map[string]any) map[string]any {
+	out := make(map[string]any, len(d))
+	for k, v := range d {
+		out[peer.Escape(k)] = jsonValue(v)
+	}
+	return out
+}
+
+func jsonValue(v any) any {
+	switch v := v.(type) {
+	case string:
+		return peer.Escape(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = jsonValue(e)
+		}
+		return out
+	case map[string]any:
+		return jsonDict(v)
+	}
+	return v
+}
+
+func (res *handshakeResult) writeText(w io.Writer) {
+	p := func(k, format string, args ...any) { fmt.Fprintf(w, "%-15s %s\n", k, fmt.Sprintf(format, args...)) }
+	p("peer", "%s", res.Peer)
+	if res.InfoHashRandom {
+		p("info hash", "%s (random: most peers close the connection on a torrent they do not have)", res.InfoHash)
+	} else {
+		p("info hash", "%s", res.InfoHash)
+	}
+	p("peer id", "%s \"%s\"", res.PeerID, res.PeerIDText)
+	p("client", "%s", orDash(res.Client))
+	var bits []string
+	for _, b := range []struct {
+		on   bool
+		name string
+	}{{res.Supports.ExtensionProtocol, "extension_protocol"}, {res.Supports.DHT, "dht"}, {res.Supports.Fast, "fast"}, {res.Supports.V2Upgrade, "v2_upgrade"}} {
+		if b.on {
+			bits = append(bits, b.name)
+		}
+	}
+	p("reserved", "%s %s", res.Reserved, orDash(strings.Join(bits, " ")))
+	e := res.ExtendedHandshake
+	if e == nil {
+		p("extended", "none: the peer does not support the extension protocol")
+	} else {
+		fmt.Fprintln(w, "extended handshake")
+		names := slices.Sorted(maps.Keys(e.M))
+		slices.SortStableFunc(names, func(a, b string) int { return int(e.M[a] - e.M[b]) })
+		if len(names) == 0 {
+			p("  m", "-")
+		}
+		for i, n := range names {
+			k := ""
+			if i == 0 {
+				k = "  m"
+			}
+			p(k, "%-14s %d", peer.Escape(n), e.M[n])
+		}
+		p("  v", "%s", strOrDash(e.V))
+		p("  p", "%s", intOrDash(e.P))
+		p("  yourip", "%s", strOrDash(e.YourIP))
+		p("  ipv4", "%s", strOrDash(e.IPv4))
+		p("  ipv6", "%s", strOrDash(e.IPv6))
+		p("  reqq", "%s", intOrDash(e.Reqq))
+		p("  metadata_size", "%s", intOrDash(e.MetadataSize))
+		p("  upload_only", "%s", intOrDash(e.UploadOnly))
+		for _, k := range slices.Sorted(maps.Keys(e.Other)) {
+			p("  "+k, "%v", e.Other[k])
+		}
+		for _, n := range e.Notes {
+			p("  note", "%s", n)
+		}
+	}
+	if len(res.Messages) > 0 {
+		p("also sent", "%s", strings.Join(res.Messages, ", "))
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func strOrDash(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return *s
+}
+
+func intOrDash(i *int64) string {
+	if i == nil {
+		return "-"
+	}
+	return fmt.Sprint(*i)
+}

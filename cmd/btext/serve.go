@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/peer"
+)
+
+type serveOptions struct {
+	listen  string
+	maxSize int64
+}
+
+func newServeCmd(a *app) *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve <file.torrent>...",
+		Short: "Be a peer for the given torrents, serving their metadata",
+		Long: `Listen for peers and answer the BitTorrent and extended handshakes for the
+given torrents (no content files are needed). Our extended handshake offers
+ut_metadata, LT_metadata and lt_donthave, with metadata_size, v, reqq and
+yourip; a private torrent's metadata is not offered. A connection for an
+unknown info hash is closed after its handshake.
+
+Once listening, "listening on HOST:PORT" is printed on stdout, so scripts can
+pass --listen 127.0.0.1:0 and read the port. Every connection and every
+message received is logged on stderr (level info). Runs until interrupted
+(Ctrl-C or SIGTERM: exit 130).`,
+		Example: `  btext serve testdata/demo.torrent --listen 127.0.0.1:0`,
+		Args:    minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runServe(cmd.Context(), args, o)
+		},
+	}
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:6881", "address to listen on (host:port; port 0 picks a free one)")
+	cmd.Flags().Int64Var(&o.maxSize, "max-torrent-size", metadata.DefaultMaxSize, "largest .torrent file accepted, in bytes")
+	return cmd
+}
+
+func (a *app) runServe(ctx context.Context, files []string, o serveOptions) error {
+	var torrents []*metadata.Torrent
+	for _, f := range files {
+		t, err := metadata.LoadFile(f, o.maxSize)
+		if err != nil {
+			return &usageError{err}
+		}
+		torrents = append(torrents, t)
+		ev := a.log.Info().Str("file", f).Str("name", peer.Escape(t.Name)).Int("metadata_size", len(t.Info)).Bool("private", t.Private)
+		if t.HasV1 {
+			ev = ev.Str("info_hash", t.InfoHash.String())
+		}
+		if t.HasV2 {
+			ev = ev.Hex("info_hash_v2", t.InfoHashV2[:])
+		}
+		ev.Msg("torrent loaded")
+	}
+	cfg := a.peerConfig()
+	cfg.ReadTimeout = metadata.DefaultIdleTimeout
+	srv, err := metadata.NewServer(metadata.ServerConfig{
+		Torrents:            torrents,
+		PeerID:              peer.RandomPeerID(),
+		Client:              "btext " + version,
+		Peer:                cfg,
+		ExtHandshakeTimeout: a.timeout,
+		Log:                 a.log,
+	})
+	if err != nil {
+		return &usageError{err}
+	}
+	if _, _, err := net.SplitHostPort(o.listen); err != nil {
+		return usagef("--listen %q: want host:port", o.listen)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "listening on %s\n", ln.Addr())
+	if f, ok := a.stdout.(*os.File); ok {
+		_ = f.Sync()
+	}
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	a.log.Info().Msg("stopped")
+	return context.Cause(ctx)
+}

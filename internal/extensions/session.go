@@ -1,0 +1,139 @@
+package extensions
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/btext/btext/internal/peer"
+)
+
+// DefaultHandshakeTimeout bounds the wait for the peer's extended handshake
+// after the BT handshake.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+// maxEarly bounds how many messages received before the peer's extended
+// handshake are kept for display; the rest are only counted.
+const maxEarly = 64
+
+// Options configure a session.
+type Options struct {
+	InfoHash peer.Hash
+	PeerID   peer.PeerID
+	Local    Local
+	// HandshakeTimeout bounds the wait for the extended handshake.
+	HandshakeTimeout time.Duration
+	Peer             peer.Config
+}
+
+// Session is a peer connection past the handshakes.
+type Session struct {
+	Conn   *peer.Conn
+	Remote peer.Handshake
+	// Ext is the peer's latest extended handshake, nil until one arrives.
+	Ext      *Handshake
+	Registry Registry
+	// Early are the messages the peer sent before its extended handshake
+	// (at most maxEarly); Dropped counts those not kept.
+	Early   []peer.Message
+	Dropped int
+}
+
+// Connect dials addr, does the BT handshake, and, if the peer set the
+// extension bit, exchanges extended handshakes. When the peer did not set
+// the bit the session is returned along with an error wrapping
+// ErrNotSupported, so that what the peer did say can be shown.
+func Connect(ctx context.Context, addr string, opt Options) (*Session, error) {
+	c, err := peer.Dial(ctx, addr, opt.Peer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{Conn: c}
+	local := peer.Handshake{Reserved: peer.Reserved{}.WithExtended(), InfoHash: opt.InfoHash, PeerID: opt.PeerID}
+	if s.Remote, err = c.Handshake(ctx, local); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if !s.Remote.Reserved.Extended() {
+		return s, fmt.Errorf("extension protocol (BEP 10): %w: reserved bytes %s lack bit 0x10 in byte 5", ErrNotSupported, s.Remote.Reserved)
+	}
+	if opt.Local.YourIP == (netip.Addr{}) {
+		opt.Local.YourIP = addrOf(c.RemoteAddr())
+	}
+	if err := s.Exchange(ctx, opt); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Exchange sends our extended handshake and reads messages until the
+// peer's arrives, within opt.HandshakeTimeout. Ours goes first, right after
+// the BT handshake: libtorrent drops a peer whose first extension message is
+// anything else.
+func (s *Session) Exchange(ctx context.Context, opt Options) error {
+	if err := s.Conn.WriteMessage(ctx, peer.ExtendedMessage(0, opt.Local.Encode())); err != nil {
+		return fmt.Errorf("send extended handshake: %w", err)
+	}
+	d := opt.HandshakeTimeout
+	if d <= 0 {
+		d = DefaultHandshakeTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for s.Ext == nil {
+		msg, err := s.Conn.ReadMessage(ctx)
+		if err != nil {
+			return fmt.Errorf("wait for extended handshake: %w", err)
+		}
+		if msg.ID == peer.Extended && !msg.KeepAlive && msg.Payload[0] == 0 {
+			if _, err := s.Receive(msg); err != nil {
+				return err
+			}
+			continue
+		}
+		if msg.KeepAlive {
+			continue
+		}
+		if len(s.Early) < maxEarly {
+			s.Early = append(s.Early, msg)
+		} else {
+			s.Dropped++
+		}
+	}
+	return nil
+}
+
+// Receive handles an extended handshake (the first or a later one): the
+// registry is updated additively and Ext replaced. It reports the notes of
+// the registry update. Other messages are not its business.
+func (s *Session) Receive(msg peer.Message) (notes []string, err error) {
+	h, err := Parse(msg.Payload[1:])
+	if err != nil {
+		return nil, err
+	}
+	notes = s.Registry.Apply(h.rawM)
+	h.Notes = append(h.Notes, notes...)
+	s.Ext = h
+	log := s.Conn.Log()
+	for _, n := range h.Notes {
+		log.Warn().Str("note", n).Msg("extended handshake")
+	}
+	return h.Notes, nil
+}
+
+// Close closes the connection.
+func (s *Session) Close() error { return s.Conn.Close() }
+
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// AddrOf returns the IP address of a TCP address (invalid if it is not one).
+func AddrOf(a net.Addr) netip.Addr { return addrOf(a) }
