@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -225,23 +224,13 @@ func (c *Conn) ReadMessage(ctx context.Context) (Message, error) {
 	const op = "read message"
 	stop, start := c.deadline(ctx, c.cfg.ReadTimeout)
 	defer stop()
-	var hdr [4]byte
-	if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
-		return Message{}, c.ioErr(ctx, op, err, start)
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n > c.cfg.MaxMessageLen {
-		return Message{}, &ProtocolError{State: c.m.state, Reason: fmt.Sprintf("message length %d exceeds the limit of %d bytes", n, c.cfg.MaxMessageLen)}
-	}
-	var msg Message
-	if n == 0 {
-		msg.KeepAlive = true
-	} else {
-		body := make([]byte, n)
-		if _, err := io.ReadFull(c.br, body); err != nil {
-			return Message{}, c.ioErr(ctx, op, err, start)
+	msg, err := ReadFrame(c.br, c.cfg.MaxMessageLen)
+	if err != nil {
+		var le *LengthError
+		if errors.As(err, &le) {
+			return Message{}, &ProtocolError{State: c.m.state, Reason: le.Error()}
 		}
-		msg.ID, msg.Payload = ID(body[0]), body[1:]
+		return Message{}, c.ioErr(ctx, op, err, start)
 	}
 	if e := c.log.Trace(); e.Enabled() {
 		e.Stringer("msg", msg).Msg("recv")

@@ -3,6 +3,7 @@ package peer
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -94,6 +95,38 @@ func (m Message) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(m.Payload)+1))
 	b = append(b, byte(m.ID))
 	return append(b, m.Payload...), nil
+}
+
+// LengthError: a length prefix above the limit.
+type LengthError struct{ Len, Max uint32 }
+
+func (e *LengthError) Error() string {
+	return fmt.Sprintf("message length %d exceeds the limit of %d bytes", e.Len, e.Max)
+}
+
+// ReadFrame reads one length-prefixed message. A length above max is a
+// *LengthError, returned before anything is allocated; io errors pass
+// through (io.ErrUnexpectedEOF for a message cut short).
+func ReadFrame(r io.Reader, max uint32) (Message, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return Message{}, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > max {
+		return Message{}, &LengthError{Len: n, Max: max}
+	}
+	if n == 0 {
+		return Message{KeepAlive: true}, nil
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return Message{}, err
+	}
+	return Message{ID: ID(body[0]), Payload: body[1:]}, nil
 }
 
 // Validate checks the payload length of a message whose id fixes it, and
