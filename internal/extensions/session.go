@@ -119,7 +119,7 @@ func (s *Session) Receive(msg peer.Message) (notes []string, err error) {
 	s.Ext = h
 	log := s.Conn.Log()
 	for _, n := range h.Notes {
-		log.Warn().Str("note", n).Msg("extended handshake")
+		log.Debug().Str("note", n).Msg("extended handshake")
 	}
 	return h.Notes, nil
 }

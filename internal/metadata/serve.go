@@ -206,5 +206,8 @@ func logExtHandshake(log *zerolog.Logger, h *extensions.Handshake) {
 	if h.MetadataSize != nil {
 		ev = ev.Int64("metadata_size", *h.MetadataSize)
 	}
+	if len(h.Notes) > 0 {
+		ev = ev.Strs("notes", h.Notes)
+	}
 	ev.Msg("extended handshake")
 }
