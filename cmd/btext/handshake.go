@@ -129,7 +129,7 @@ func newHandshakeResult(addr string, hash peer.Hash, random bool, s *extensions.
 		InfoHash:       hash.String(),
 		InfoHashRandom: random,
 		PeerID:         s.Remote.PeerID.String(),
-		PeerIDText:     peer.Escape(s.Remote.PeerID[:]),
+		PeerIDText:     peer.EscapeBinary(s.Remote.PeerID[:]),
 		Client:         peer.ClientName(s.Remote.PeerID),
 		Reserved:       r.String(),
 		Supports:       supports{r.Extended(), r.DHT(), r.Fast(), r.V2Upgrade()},

@@ -119,7 +119,7 @@ func (s *Server) session(ctx context.Context, c *peer.Conn) error {
 		return err
 	}
 	t, ok := s.byHash[h.InfoHash]
-	ev := log.Info().Str("info_hash", h.InfoHash.String()).Str("peer_id", peer.Escape(h.PeerID[:])).
+	ev := log.Info().Str("info_hash", h.InfoHash.String()).Str("peer_id", peer.EscapeBinary(h.PeerID[:])).
 		Str("client", peer.ClientName(h.PeerID)).Str("reserved", h.Reserved.String())
 	if !ok {
 		ev.Msg("handshake for an unknown info hash: closing")

@@ -179,6 +179,23 @@ func (m Message) String() string {
 	return fmt.Sprintf("%s (%d bytes)", m.ID, len(m.Payload))
 }
 
+// EscapeBinary renders a binary string such as a peer id: printable ASCII
+// is kept, every other byte is written as \xNN, a backslash as \\.
+func EscapeBinary[T ~string | ~[]byte](s T) string {
+	var sb strings.Builder
+	for _, c := range []byte(s) {
+		switch {
+		case c == '\\':
+			sb.WriteString(`\\`)
+		case c < 0x20 || c >= 0x7f:
+			fmt.Fprintf(&sb, `\x%02x`, c)
+		default:
+			sb.WriteByte(c)
+		}
+	}
+	return sb.String()
+}
+
 // Escape renders a byte string for display: valid printable UTF-8 is kept,
 // anything else is written as \xNN, a backslash as \\. Nothing is dropped.
 func Escape[T ~string | ~[]byte](s T) string {

@@ -367,3 +367,9 @@ func FuzzHandshake(f *testing.F) {
 		_ = ClientName(h.PeerID)
 	})
 }
+
+func TestEscapeBinary(t *testing.T) {
+	if got := EscapeBinary("-LT2080-\xce9\\\x00~"); got != `-LT2080-\xce9\\\x00~` {
+		t.Errorf("got %q", got)
+	}
+}

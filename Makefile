@@ -1,0 +1,56 @@
+# btext: see README.md. Two commands do all set-up on a fresh machine:
+#   make demo   builds btext, serves testdata/demo.torrent on 127.0.0.1 and handshakes with it
+#   make test   vet, unit/fuzz-seed/end-to-end tests with -race, and interop with real peers
+
+GO        ?= go
+BIN       := bin/btext
+FUZZTIME  ?= 30s
+# BTEXT_INTEROP: "" = run interop tests when the peers can be installed, else
+# skip loudly; "require" = fail when they cannot (CI); "skip" = do not try.
+BTEXT_INTEROP ?=
+
+FUZZ_TARGETS := \
+	./internal/bencode:FuzzDecode \
+	./internal/peer:FuzzReadFrame \
+	./internal/peer:FuzzHandshake \
+	./internal/extensions:FuzzParse
+
+.PHONY: all build demo test unit interop fuzz fuzz-short vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/btext
+
+demo: build
+	scripts/demo.sh $(BIN)
+
+vet:
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l cmd internal); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+test: vet
+	@scripts/interop-env.sh "$(BTEXT_INTEROP)" > .interop-env
+	@. ./.interop-env; rm -f .interop-env; \
+	  echo "go test -race ./... (BTEXT_INTEROP=$$BTEXT_INTEROP)"; \
+	  BTEXT_INTEROP=$$BTEXT_INTEROP $(GO) test -race -count=1 ./...
+
+interop: build
+	scripts/install-peers.sh
+	BTEXT_INTEROP=require $(GO) test -count=1 -run Interop -v ./cmd/btext
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+fuzz-short:
+	$(MAKE) fuzz FUZZTIME=5s
+
+clean:
+	rm -rf bin
