@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -24,6 +25,10 @@ type app struct {
 }
 
 const defaultTimeout = 30 * time.Second
+
+// setTimeFormat sets zerolog's process-wide time format once, for
+// millisecond timestamps, without racing when tests run commands in parallel.
+var setTimeFormat sync.Once
 
 func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
@@ -81,7 +86,7 @@ func (a *app) setup(cmd *cobra.Command) error {
 	if a.timeout <= 0 {
 		return usagef("--timeout must be positive, got %v", a.timeout)
 	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano
+	setTimeFormat.Do(func() { zerolog.TimeFieldFormat = time.RFC3339Nano })
 	a.log = zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 	return nil
 }
