@@ -24,6 +24,7 @@
 set -euo pipefail
 
 PY=/usr/bin/python3
+start_ns=$(date +%s%N)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TIMEOUT=${START_PEER_TIMEOUT:-60}
 PROBE_BIND=${PROBE_BIND:-127.0.0.9}
@@ -113,7 +114,7 @@ kill_started() {
 
 bind_failed() {  # did the client log a failure to bind its port?
     [ -n "$LOG" ] && [ -f "$LOG" ] &&
-        grep -qiE "couldn't bind|could not listen|address already in use|bind.*failed|failed to bind|listening on port [0-9]+, not" "$LOG"
+        grep -qiE "couldn't bind|could not listen|address already in use|bind.*failed|failed to bind|listening on port [0-9]+, not|errors occurred while binding" "$LOG"
 }
 
 # ---------------------------------------------------------------- libtorrent
@@ -206,16 +207,17 @@ start_aria2() {
         --check-integrity=true --bt-hash-check-seed=true --bt-seed-unverified=false \
         --seed-ratio=0.0 --allow-overwrite=false --auto-file-renaming=false \
         --file-allocation=none --bt-save-metadata=false --bt-load-saved-metadata=false \
-        --summary-interval=0 --console-log-level=notice --show-console-readout=false \
+        --summary-interval=0 --enable-color=false --console-log-level=notice --show-console-readout=false \
         --log="$WORKDIR/aria2-debug.log" --log-level=info \
         --save-session= ${EXTRA[@]+"${EXTRA[@]}"} "$SEED_TORRENT" \
         </dev/null >"$LOG" 2>&1 &
     PIDS=($!)
 }
 ready_aria2() {
-    # aria2 logs "Seeding is over" only at the end; "SEEDING" appears in the
-    # info log once the integrity check has passed and it starts seeding.
-    grep -qE 'seeding|SEEDING|Seeding' "$WORKDIR/aria2-debug.log" 2>/dev/null
+    # Console log: "Verification finished successfully" after the integrity
+    # check, "listening on TCP port N" once the peer port is open.
+    grep -q 'Verification finished successfully' "$LOG" &&
+        grep -q "listening on TCP port $PORT" "$LOG"
 }
 
 # ------------------------------------------------------------------ rtorrent
@@ -268,7 +270,6 @@ fail() {
 }
 trap 'kill_started' INT TERM
 
-start_ns=$(date +%s%N)
 deadline=$(( $(date +%s) + TIMEOUT ))
 attempt=0
 while :; do
