@@ -57,7 +57,7 @@ func exitCode(ctx context.Context, err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+	case errors.Is(ctx.Err(), context.Canceled): // only a signal cancels the run's context
 		return exitInterrupted
 	case errors.As(err, &ue):
 		return exitUsage
