@@ -10,3 +10,7 @@ var (
 	// ErrHashMismatch: the assembled metadata does not hash to the info hash.
 	ErrHashMismatch = errors.New("metadata does not match the info hash")
 )
+
+// ErrInvalidMetadata: metadata that hashes right but is not an info
+// dictionary.
+var ErrInvalidMetadata = errors.New("invalid metadata")

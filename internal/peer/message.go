@@ -108,25 +108,75 @@ func (e *LengthError) Error() string {
 // *LengthError, returned before anything is allocated; io errors pass
 // through (io.ErrUnexpectedEOF for a message cut short).
 func ReadFrame(r io.Reader, max uint32) (Message, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return Message{}, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n > max {
-		return Message{}, &LengthError{Len: n, Max: max}
-	}
-	if n == 0 {
-		return Message{KeepAlive: true}, nil
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	f := FrameReader{R: r, Max: max}
+	return f.Next()
+}
+
+// FrameReader reads length-prefixed messages and can be resumed: when a
+// read fails part way through a message (a deadline, typically), the bytes
+// already read are kept and the next call goes on from there, so a timeout
+// never desynchronises the stream.
+type FrameReader struct {
+	R   io.Reader
+	Max uint32
+
+	hdr   [4]byte
+	hdrN  int
+	body  []byte
+	bodyN int
+}
+
+// Next reads the next message (see ReadFrame).
+func (f *FrameReader) Next() (Message, error) {
+	if f.body == nil {
+		for f.hdrN < 4 {
+			n, err := f.R.Read(f.hdr[f.hdrN:])
+			f.hdrN += n
+			if f.hdrN == 4 {
+				break
+			}
+			if err != nil {
+				if err == io.EOF && f.hdrN > 0 {
+					err = io.ErrUnexpectedEOF
+				}
+				return Message{}, err
+			}
 		}
-		return Message{}, err
+		n := binary.BigEndian.Uint32(f.hdr[:])
+		if n > f.Max {
+			return Message{}, &LengthError{Len: n, Max: f.Max}
+		}
+		f.hdrN = 0
+		if n == 0 {
+			return Message{KeepAlive: true}, nil
+		}
+		f.body, f.bodyN = make([]byte, n), 0
 	}
+	for f.bodyN < len(f.body) {
+		n, err := f.R.Read(f.body[f.bodyN:])
+		f.bodyN += n
+		if f.bodyN == len(f.body) {
+			break
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return Message{}, err
+		}
+	}
+	body := f.body
+	f.body = nil
 	return Message{ID: ID(body[0]), Payload: body[1:]}, nil
+}
+
+// Pending reports how many more bytes the message being read needs, and
+// whether one is part read.
+func (f *FrameReader) pending() (need int, partial bool) {
+	if f.body != nil {
+		return len(f.body) - f.bodyN, true
+	}
+	return 4 - f.hdrN, f.hdrN > 0
 }
 
 // Validate checks the payload length of a message whose id fixes it, and

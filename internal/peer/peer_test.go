@@ -373,3 +373,33 @@ func TestEscapeBinary(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestConnResumeAfterTimeout: a deadline that strikes in the middle of a
+// message loses nothing; the next read completes the message.
+func TestConnResumeAfterTimeout(t *testing.T) {
+	c, other := pipePair(t, Config{ReadTimeout: 100 * time.Millisecond})
+	next := make(chan struct{})
+	go func() {
+		io.ReadFull(other, make([]byte, HandshakeLen))
+		other.Write(hsBytes(Reserved{}, Hash{}))
+		other.Write([]byte("\x00\x00\x00\x05\x04\x00"))
+		<-next
+		other.Write([]byte("\x00\x00\x07"))
+	}()
+	if _, err := c.Handshake(context.Background(), Handshake{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.ReadMessage(context.Background())
+	var te *TimeoutError
+	if !errors.As(err, &te) {
+		t.Fatalf("err = %v, want timeout", err)
+	}
+	if c.MessageBuffered() {
+		t.Error("half a message reported as buffered")
+	}
+	close(next)
+	m, err := c.ReadMessage(context.Background())
+	if err != nil || m.String() != "have 7" {
+		t.Fatalf("got %v %v", m, err)
+	}
+}

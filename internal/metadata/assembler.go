@@ -1,0 +1,144 @@
+package metadata
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/btext/btext/internal/bencode"
+	"github.com/btext/btext/internal/peer"
+)
+
+// ErrSize: a metadata size that is missing, not positive, or above the cap.
+var ErrSize = errors.New("bad metadata size")
+
+// Assembler collects the 16 KiB pieces of one info dictionary and verifies
+// the whole. It is pure state: no I/O, no clock. Sources are opaque
+// integers (peer numbers) kept to blame peers for a failed hash.
+type Assembler struct {
+	size   int
+	buf    []byte
+	have   []bool
+	source []int
+	left   int
+}
+
+// NewAssembler prepares for size bytes. The size comes from a peer, so it is
+// checked against max before the buffer is allocated.
+func NewAssembler(size int64, max int64) (*Assembler, error) {
+	if size <= 0 {
+		return nil, fmt.Errorf("%w: %d", ErrSize, size)
+	}
+	if size > max {
+		return nil, fmt.Errorf("%w: %d bytes is above the limit of %d (--max-metadata-size)", ErrSize, size, max)
+	}
+	n := PieceCount(int(size))
+	return &Assembler{size: int(size), buf: make([]byte, size), have: make([]bool, n), source: make([]int, n), left: n}, nil
+}
+
+// Size is the metadata size in bytes.
+func (a *Assembler) Size() int { return a.size }
+
+// Pieces is the number of pieces.
+func (a *Assembler) Pieces() int { return len(a.have) }
+
+// Have reports whether piece i is in.
+func (a *Assembler) Have(i int) bool { return i >= 0 && i < len(a.have) && a.have[i] }
+
+// Done reports whether every piece is in.
+func (a *Assembler) Done() bool { return a.left == 0 }
+
+// Missing returns the indexes of the pieces not yet in.
+func (a *Assembler) Missing() []int {
+	var m []int
+	for i, h := range a.have {
+		if !h {
+			m = append(m, i)
+		}
+	}
+	return m
+}
+
+// Put stores piece i. Its length must be exactly what BEP 9 says: 16384,
+// or the remainder for the last piece (a full 16384 when the size is a
+// multiple of it). A piece already in is left as it is.
+func (a *Assembler) Put(i int, data []byte, source int) error {
+	if i < 0 || i >= len(a.have) {
+		return fmt.Errorf("piece %d out of range 0..%d", i, len(a.have)-1)
+	}
+	if want := PieceLen(a.size, i); len(data) != want {
+		return fmt.Errorf("piece %d is %d bytes, want %d", i, len(data), want)
+	}
+	if a.have[i] {
+		return nil
+	}
+	copy(a.buf[i*PieceSize:], data)
+	a.have[i], a.source[i] = true, source
+	a.left--
+	return nil
+}
+
+// Sources returns the distinct sources of the pieces in, in piece order.
+func (a *Assembler) Sources() []int {
+	seen := map[int]bool{}
+	var out []int
+	for i, h := range a.have {
+		if h && !seen[a.source[i]] {
+			seen[a.source[i]] = true
+			out = append(out, a.source[i])
+		}
+	}
+	return out
+}
+
+// Reset forgets every piece (after a failed verification).
+func (a *Assembler) Reset() {
+	clear(a.have)
+	a.left = len(a.have)
+}
+
+// Verify checks the complete metadata against the target's hashes (SHA-1
+// for v1, SHA-256 for v2; either one matching suffices for a hybrid, but
+// every hash given must match) and that it is a bencoded dictionary. It
+// returns the metadata; the assembler keeps no reference to it afterwards.
+func (a *Assembler) Verify(t Target) ([]byte, error) {
+	if !a.Done() {
+		return nil, fmt.Errorf("verify: %d pieces missing", a.left)
+	}
+	if err := VerifyInfo(a.buf, t); err != nil {
+		return nil, err
+	}
+	info := a.buf
+	a.buf = nil
+	return info, nil
+}
+
+// VerifyInfo checks info against every hash in t and that it is a bencoded
+// dictionary.
+func VerifyInfo(info []byte, t Target) error {
+	if t.V1 != nil {
+		if sum := sha1.Sum(info); !bytes.Equal(sum[:], t.V1[:]) {
+			return fmt.Errorf("%w: SHA-1 %x, want %x", ErrHashMismatch, sum, t.V1[:])
+		}
+	}
+	if t.V2 != nil {
+		if sum := sha256.Sum256(info); sum != *t.V2 {
+			return fmt.Errorf("%w: SHA-256 %x, want %x", ErrHashMismatch, sum, t.V2[:])
+		}
+	}
+	if t.V1 == nil && t.V2 == nil {
+		return fmt.Errorf("verify: no info hash to verify against")
+	}
+	if len(info) == 0 || info[0] != 'd' {
+		return fmt.Errorf("%w: the metadata hashes right but is not a bencoded dictionary", ErrInvalidMetadata)
+	}
+	if _, err := bencode.DecodeDict(info, bencode.Limits{}); err != nil {
+		return fmt.Errorf("%w: the metadata hashes right but is not a valid bencoded dictionary: %v", ErrInvalidMetadata, err)
+	}
+	return nil
+}
+
+// hashOf returns the 20-byte handshake hash of a target (helper for logs).
+func hashOf(t Target) peer.Hash { return t.HandshakeHash() }
