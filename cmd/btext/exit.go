@@ -52,6 +52,7 @@ func exitCode(ctx context.Context, err error) int {
 		ue *usageError
 		pe *peer.ProtocolError
 		se *bencode.SyntaxError
+		me *metadata.PayloadError
 		ne net.Error
 	)
 	switch {
@@ -61,9 +62,12 @@ func exitCode(ctx context.Context, err error) int {
 		return exitInterrupted
 	case errors.As(err, &ue):
 		return exitUsage
-	case errors.Is(err, metadata.ErrRejected), errors.Is(err, metadata.ErrHashMismatch):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return exitNetwork
+	case errors.Is(err, metadata.ErrRejected), errors.Is(err, metadata.ErrHashMismatch),
+		errors.Is(err, metadata.ErrSize), errors.Is(err, metadata.ErrInvalidMetadata):
 		return exitMetadata
-	case errors.As(err, &pe), errors.As(err, &se), errors.Is(err, extensions.ErrNotSupported):
+	case errors.As(err, &pe), errors.As(err, &se), errors.As(err, &me), errors.Is(err, extensions.ErrNotSupported):
 		return exitProtocol
 	case errors.Is(err, peer.ErrClosedByPeer), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne),

@@ -131,31 +131,160 @@ func (s *Server) session(ctx context.Context, c *peer.Conn) error {
 		return err
 	}
 	sess := &extensions.Session{Conn: c, Remote: h}
+	var batch []peer.Message
 	if h.Reserved.Extended() {
 		if err := sess.Exchange(ctx, extensions.Options{Local: s.localHandshake(t, c), HandshakeTimeout: s.cfg.ExtHandshakeTimeout}); err != nil {
 			return err
 		}
-		for _, m := range sess.Early {
-			s.logMessage(log, m)
-		}
 		logExtHandshake(log, sess.Ext)
+		batch = sess.Early
 	} else {
 		log.Info().Msg("peer does not support the extension protocol")
 	}
+	p := &servedPeer{Session: sess, t: t, log: log}
 	for {
-		msg, err := c.ReadMessage(ctx)
-		if err != nil {
-			return err
-		}
-		s.logMessage(log, msg)
-		if msg.ID == peer.Extended && !msg.KeepAlive && msg.Payload[0] == 0 {
-			if _, err := sess.Receive(msg); err != nil {
+		// Take every message that has already arrived as one batch: its
+		// metadata requests are the ones queued with us, and those beyond
+		// the reqq we advertised are rejected.
+		for len(batch) < maxBatch && (len(batch) == 0 || c.MessageBuffered()) {
+			msg, err := c.ReadMessage(ctx)
+			if err != nil {
 				return err
 			}
-			logExtHandshake(log, sess.Ext)
+			batch = append(batch, msg)
 		}
+		p.queued = 0
+		for _, msg := range batch {
+			s.logMessage(log, msg)
+			if err := p.handle(ctx, msg); err != nil {
+				return err
+			}
+		}
+		batch = batch[:0]
 	}
 }
+
+// maxBatch bounds how many buffered messages are taken at once.
+const maxBatch = 2 * DefaultServeReqq
+
+// servedPeer is the serving side's state for one connection.
+type servedPeer struct {
+	*extensions.Session
+	t      *Torrent
+	log    *zerolog.Logger
+	queued int
+}
+
+func (p *servedPeer) handle(ctx context.Context, msg peer.Message) error {
+	if msg.KeepAlive || msg.ID != peer.Extended {
+		return nil
+	}
+	switch msg.Payload[0] {
+	case 0:
+		if _, err := p.Receive(msg); err != nil {
+			return err
+		}
+		logExtHandshake(p.log, p.Ext)
+	case extensions.LocalUTMetadata:
+		return p.serveUT(ctx, msg.Payload[1:])
+	case extensions.LocalLTMetadata:
+		return p.serveLT(ctx, msg.Payload[1:])
+	}
+	return nil
+}
+
+// serveUT answers a ut_metadata request with the piece, or a reject when
+// the piece is out of range, the torrent is private, or too many requests
+// are queued. A malformed message is logged and ignored.
+func (p *servedPeer) serveUT(ctx context.Context, payload []byte) error {
+	var m UTMessage
+	if err := m.UnmarshalBinary(payload); err != nil {
+		p.log.Warn().Err(err).Msg("ignored")
+		return nil
+	}
+	if m.Type != UTRequest {
+		p.log.Info().Int64("msg_type", m.Type).Int64("piece", m.Piece).Msg("ut_metadata message ignored")
+		return nil
+	}
+	id, ok := p.Registry.ID(extensions.UTMetadata)
+	if !ok {
+		p.log.Warn().Msg("ut_metadata request from a peer that did not advertise ut_metadata: cannot answer")
+		return nil
+	}
+	p.queued++
+	reply := UTMessage{Type: UTReject, Piece: m.Piece, TotalSize: -1}
+	reason := ""
+	switch n := PieceCount(len(p.t.Info)); {
+	case p.t.Private:
+		reason = "private torrent"
+	case m.Piece >= int64(n):
+		reason = fmt.Sprintf("piece out of range 0..%d", n-1)
+	case p.queued > DefaultServeReqq:
+		reason = fmt.Sprintf("more than %d requests queued", DefaultServeReqq)
+	default:
+		i := int(m.Piece)
+		reply = UTMessage{Type: UTData, Piece: m.Piece, TotalSize: int64(len(p.t.Info)),
+			Data: p.t.Info[i*PieceSize : i*PieceSize+PieceLen(len(p.t.Info), i)]}
+	}
+	if reason != "" {
+		p.log.Info().Int64("piece", m.Piece).Str("reason", reason).Msg("ut_metadata reject")
+	} else {
+		p.log.Debug().Int64("piece", m.Piece).Int("len", len(reply.Data)).Msg("ut_metadata piece")
+	}
+	b, err := reply.AppendBinary(nil)
+	if err != nil {
+		return err
+	}
+	return p.Conn.WriteMessage(ctx, peer.ExtendedMessage(id, b))
+}
+
+// serveLT answers an LT_metadata request with the byte range of its 256ths
+// (NOTES.md), or "don't have" for a private torrent, a range too long for
+// one message, or too many requests queued.
+func (p *servedPeer) serveLT(ctx context.Context, payload []byte) error {
+	var m LTMessage
+	if err := m.UnmarshalBinary(payload); err != nil {
+		p.log.Warn().Err(err).Msg("ignored")
+		return nil
+	}
+	if m.Type != LTRequest {
+		p.log.Info().Uint8("type", m.Type).Msg("LT_metadata message ignored")
+		return nil
+	}
+	id, ok := p.Registry.ID(extensions.LTMetadata)
+	if !ok {
+		p.log.Warn().Msg("LT_metadata request from a peer that did not advertise LT_metadata: cannot answer")
+		return nil
+	}
+	p.queued++
+	first, last := LTRange(m.Start, m.Size, len(p.t.Info))
+	reply := LTMessage{Type: LTDontHave}
+	reason := ""
+	switch {
+	case p.t.Private:
+		reason = "private torrent"
+	case last-first > maxLTReply:
+		reason = fmt.Sprintf("range of %d bytes is longer than %d", last-first, maxLTReply)
+	case p.queued > DefaultServeReqq:
+		reason = fmt.Sprintf("more than %d requests queued", DefaultServeReqq)
+	default:
+		reply = LTMessage{Type: LTData, Total: int32(len(p.t.Info)), Offset: int32(first), Data: p.t.Info[first:last]}
+	}
+	if reason != "" {
+		p.log.Info().Int("start", m.Start).Int("size", m.Size).Str("reason", reason).Msg("LT_metadata don't have")
+	} else {
+		p.log.Debug().Int("start", m.Start).Int("size", m.Size).Int("offset", first).Int("len", last-first).Msg("LT_metadata data")
+	}
+	b, err := reply.AppendBinary(nil)
+	if err != nil {
+		return err
+	}
+	return p.Conn.WriteMessage(ctx, peer.ExtendedMessage(id, b))
+}
+
+// maxLTReply keeps an LT_metadata answer within the 1 MiB message cap
+// that libtorrent and btext apply.
+const maxLTReply = peer.DefaultMaxMessageLen - 16
 
 // localHandshake is the extended handshake we send for t. A private
 // torrent's metadata is not offered, as libtorrent and Transmission do.

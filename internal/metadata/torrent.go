@@ -34,6 +34,9 @@ type Torrent struct {
 	// PieceLength and Pieces describe the content (v1 pieces count, or 0).
 	PieceLength int64
 	Pieces      int
+	// Files and TotalLength describe the content.
+	Files       int
+	TotalLength int64
 }
 
 // V2Handshake returns the 20-byte hash a v2 swarm is joined with.
@@ -63,6 +66,19 @@ func ParseInfo(info []byte) (*Torrent, error) {
 			return nil, fmt.Errorf("%w: pieces is %d bytes, not a multiple of 20", ErrInvalidTorrent, len(ps))
 		}
 		t.HasV1, t.Pieces = true, len(ps)/20
+	}
+	if l, ok := d["length"].(int64); ok {
+		t.Files, t.TotalLength = 1, l
+	} else if files, ok := d["files"].([]any); ok {
+		for _, f := range files {
+			if fd, ok := f.(map[string]any); ok {
+				l, _ := fd["length"].(int64)
+				t.Files++
+				t.TotalLength += l
+			}
+		}
+	} else if tree, ok := d["file tree"].(map[string]any); ok {
+		t.Files, t.TotalLength = walkFileTree(tree, 0)
 	}
 	if mv, ok := d["meta version"].(int64); ok && mv == 2 {
 		t.HasV2, t.InfoHashV2 = true, sha256.Sum256(info)
@@ -96,4 +112,28 @@ func LoadFile(path string, maxSize int64) (*Torrent, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, nil
+}
+
+// walkFileTree counts the files of a v2 "file tree" and their length. A
+// file is a dictionary with an empty key holding its attributes.
+func walkFileTree(tree map[string]any, depth int) (files int, length int64) {
+	if depth > 64 {
+		return 0, 0
+	}
+	for k, v := range tree {
+		sub, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		if k == "" {
+			l, _ := sub["length"].(int64)
+			files++
+			length += l
+			continue
+		}
+		f, l := walkFileTree(sub, depth+1)
+		files += f
+		length += l
+	}
+	return files, length
 }

@@ -1,0 +1,368 @@
+package metadata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/btext/btext/internal/extensions"
+	"github.com/btext/btext/internal/peer"
+)
+
+// FetchConfig configures Fetch.
+type FetchConfig struct {
+	Target Target
+	Peers  []string
+	// Extension forces "ut_metadata" or "LT_metadata"; empty picks
+	// ut_metadata when the peer offers it, else LT_metadata.
+	Extension string
+	// MaxSize caps the metadata size (DefaultMaxSize when 0).
+	MaxSize int64
+	// Session is the template for each peer's session; InfoHash is set
+	// from Target.
+	Session extensions.Options
+	// Progress, if set, is called with pieces in and total pieces.
+	Progress func(have, total int)
+	Log      zerolog.Logger
+}
+
+// PeerStats is what happened with one peer.
+type PeerStats struct {
+	Addr      string `json:"addr"`
+	Client    string `json:"client"`
+	Extension string `json:"extension"`
+	Requested int    `json:"requested"`
+	Received  int    `json:"received"`
+	Rejected  int    `json:"rejected"`
+	Timeouts  int    `json:"timeouts"`
+	Error     string `json:"error,omitempty"`
+
+	err error
+}
+
+// Result is a verified info dictionary and how it was obtained.
+type Result struct {
+	Info    []byte
+	Peers   []PeerStats
+	Elapsed time.Duration
+}
+
+// Fetch gets the info dictionary from the peers, concurrently, and verifies
+// it against the target's hashes. Pieces come from whichever peer answers;
+// a peer that stalls, rejects or lies does not stop the others. When an
+// assembled copy fails the hash, the pieces are dropped and the fetch goes
+// on one peer at a time, so that the liar is found and shut out.
+func Fetch(ctx context.Context, cfg FetchConfig) (*Result, error) {
+	if len(cfg.Peers) == 0 {
+		return nil, errors.New("no peers to fetch from")
+	}
+	if cfg.MaxSize <= 0 {
+		cfg.MaxSize = DefaultMaxSize
+	}
+	switch cfg.Extension {
+	case "", extensions.UTMetadata, extensions.LTMetadata:
+	default:
+		return nil, fmt.Errorf("extension %q: want %s or %s", cfg.Extension, extensions.UTMetadata, extensions.LTMetadata)
+	}
+	cfg.Session.InfoHash = cfg.Target.HandshakeHash()
+	start := time.Now()
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	co := &coordinator{cfg: &cfg, owner: -1, changed: make(chan struct{}), banned: map[int]bool{}, left: map[int]bool{}}
+	workers := make([]*worker, len(cfg.Peers))
+	var wg sync.WaitGroup
+	for i, addr := range cfg.Peers {
+		w := &worker{idx: i, co: co, cfg: &cfg, stats: PeerStats{Addr: addr}}
+		workers[i] = w
+		co.alive++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := w.run(ctx)
+			if err != nil && co.finished() && ctx.Err() != nil {
+				err = nil // stopped because the fetch is over
+			}
+			co.leave(w, err)
+		}()
+	}
+	select {
+	case <-co.doneCh():
+	case <-ctx.Done():
+	}
+	cancel()
+	wg.Wait()
+	res := &Result{Elapsed: time.Since(start)}
+	for _, w := range workers {
+		res.Peers = append(res.Peers, w.stats)
+	}
+	if co.info != nil {
+		res.Info = co.info
+		return res, nil
+	}
+	return res, co.failure(parent, workers)
+}
+
+// coordinator is the state the peers share: the assembler and who is
+// fetching what.
+type coordinator struct {
+	cfg *FetchConfig
+
+	mu       sync.Mutex
+	asm      *Assembler
+	inflight []int // per piece: how many peers have a request out for it
+	// owner is -1 while every peer fetches into one assembler; after a
+	// hash failure it is the one peer allowed to fetch, so that a bad copy
+	// names its liar.
+	owner   int
+	banned  map[int]bool
+	left    map[int]bool // peers whose worker ended
+	alive   int
+	info    []byte
+	done    bool
+	doneC   chan struct{}
+	changed chan struct{}
+}
+
+func (co *coordinator) doneCh() chan struct{} {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	if co.doneC == nil {
+		co.doneC = make(chan struct{})
+	}
+	return co.doneC
+}
+
+// finish ends the fetch; the caller holds mu.
+func (co *coordinator) finish() {
+	if co.done {
+		return
+	}
+	co.done = true
+	if co.doneC == nil {
+		co.doneC = make(chan struct{})
+	}
+	close(co.doneC)
+	co.broadcast()
+}
+
+func (co *coordinator) finished() bool {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	return co.done
+}
+
+// broadcast wakes every waiting peer; the caller holds mu.
+func (co *coordinator) broadcast() {
+	close(co.changed)
+	co.changed = make(chan struct{})
+}
+
+func (co *coordinator) changedCh() <-chan struct{} {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	return co.changed
+}
+
+// join checks a peer's metadata size against the one the fetch uses, and
+// makes the assembler on the first.
+func (co *coordinator) join(size int64) error {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	if co.asm == nil {
+		a, err := NewAssembler(size, co.cfg.MaxSize)
+		if err != nil {
+			return err
+		}
+		co.asm, co.inflight = a, make([]int, a.Pieces())
+		co.broadcast()
+		return nil
+	}
+	if int64(co.asm.Size()) != size {
+		return &peer.ProtocolError{State: peer.StateExtended, Reason: fmt.Sprintf("metadata size %d disagrees with the %d other peers gave", size, co.asm.Size())}
+	}
+	return nil
+}
+
+// next picks a piece for w to request, or -1. Free pieces first; when none
+// are left, a piece another peer is slow with (endgame), at most twice.
+func (co *coordinator) next(w *worker) int {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	if co.done || co.asm == nil || (co.owner >= 0 && co.owner != w.idx) {
+		return -1
+	}
+	pick := -1
+	for round := 0; round < 2 && pick < 0; round++ {
+		for i := range co.inflight {
+			if co.asm.Have(i) || w.isInflight(i) || !w.mayAsk(i) {
+				continue
+			}
+			if co.inflight[i] == round {
+				pick = i
+				break
+			}
+		}
+	}
+	if pick >= 0 {
+		co.inflight[pick]++
+	}
+	return pick
+}
+
+// askable reports whether w could still be asked for some missing piece
+// (it has not rejected them all too often).
+func (co *coordinator) askable(w *worker) bool {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	if co.asm == nil || co.done {
+		return true
+	}
+	for _, i := range co.asm.Missing() {
+		if w.rejects[i] < maxRejects {
+			return true
+		}
+	}
+	return false
+}
+
+// release undoes next for a piece that will not be answered.
+func (co *coordinator) release(i int) {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	if co.inflight != nil && i < len(co.inflight) && co.inflight[i] > 0 {
+		co.inflight[i]--
+		co.broadcast()
+	}
+}
+
+// put stores a piece from w; when it completes the metadata, it is
+// verified. A failed hash resets the assembler and hands the fetch to one
+// peer at a time; the owner whose own copy fails is banned.
+func (co *coordinator) put(w *worker, i int, data []byte) error {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	if co.done || (co.owner >= 0 && co.owner != w.idx) {
+		return nil
+	}
+	if err := co.asm.Put(i, data, w.idx); err != nil {
+		return &peer.ProtocolError{State: peer.StateExtended, Reason: err.Error()}
+	}
+	if co.cfg.Progress != nil {
+		co.cfg.Progress(co.asm.Pieces()-len(co.asm.Missing()), co.asm.Pieces())
+	}
+	if !co.asm.Done() {
+		return nil
+	}
+	info, err := co.asm.Verify(co.cfg.Target)
+	if err == nil {
+		co.info = info
+		co.finish()
+		return nil
+	}
+	sources := co.asm.Sources()
+	co.cfg.Log.Warn().Err(err).Ints("sources", sources).Msg("assembled metadata failed verification: discarded")
+	co.asm.Reset()
+	clear(co.inflight)
+	var ownErr error
+	if co.owner >= 0 || len(sources) == 1 {
+		// One peer supplied it all: that peer is lying.
+		co.banned[sources[0]] = true
+		if sources[0] == w.idx {
+			ownErr = err
+		}
+	}
+	co.owner = co.pickOwner()
+	co.broadcast()
+	return ownErr
+}
+
+// pickOwner chooses the next peer to fetch alone after a failed hash: the
+// lowest-numbered peer not banned and not gone. The caller holds mu.
+func (co *coordinator) pickOwner() int {
+	for i := range co.cfg.Peers {
+		if !co.banned[i] && !co.gone(i) {
+			return i
+		}
+	}
+	return -2 // nobody left
+}
+
+func (co *coordinator) gone(i int) bool { return co.left[i] }
+
+// leave records that w's worker ended with err.
+func (co *coordinator) leave(w *worker, err error) {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	w.stats.err = err
+	if err != nil {
+		w.stats.Error = err.Error()
+	}
+	co.left[w.idx] = true
+	co.alive--
+	if co.asm != nil {
+		for i := range w.inflight {
+			if i >= 0 && co.inflight[i] > 0 {
+				co.inflight[i]--
+			}
+		}
+	}
+	if co.owner == w.idx {
+		// The owner left before finishing: its partial copy cannot be
+		// trusted to be attributed, so start over with the next.
+		co.asm.Reset()
+		clear(co.inflight)
+		co.owner = co.pickOwner()
+	}
+	if co.alive == 0 {
+		co.finish()
+	}
+	co.broadcast()
+}
+
+// failure explains why no peer delivered: the error of the peer that got
+// furthest, so that the exit code names the cause.
+func (co *coordinator) failure(ctx context.Context, workers []*worker) error {
+	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return context.Cause(ctx) // interrupted
+	}
+	ranked := slices.Clone(workers)
+	rank := func(w *worker) int {
+		switch {
+		case errors.Is(w.stats.err, ErrHashMismatch), errors.Is(w.stats.err, ErrInvalidMetadata):
+			return 6
+		case errors.Is(w.stats.err, ErrRejected), errors.Is(w.stats.err, ErrSize):
+			return 5
+		case w.stats.Received > 0:
+			return 4
+		case errors.As(w.stats.err, new(*peer.ProtocolError)), errors.As(w.stats.err, new(*PayloadError)):
+			return 3
+		case errors.Is(w.stats.err, extensions.ErrNotSupported):
+			return 2
+		case w.stats.err != nil:
+			return 1
+		}
+		return 0
+	}
+	slices.SortStableFunc(ranked, func(a, b *worker) int { return rank(b) - rank(a) })
+	best := ranked[0]
+	var err error
+	switch {
+	case best.stats.err == nil:
+		err = errors.New("metadata fetch ended without a result")
+	case len(workers) == 1:
+		err = best.stats.err
+	default:
+		err = fmt.Errorf("no peer delivered the metadata; %s: %w", best.stats.Addr, best.stats.err)
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// Out of time: a timeout (exit 3), whatever the peers did.
+		return fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
+	}
+	return err
+}
