@@ -74,7 +74,7 @@ func Fetch(ctx context.Context, cfg FetchConfig) (*Result, error) {
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	co := &coordinator{cfg: &cfg, owner: -1, changed: make(chan struct{}), banned: map[int]bool{}, left: map[int]bool{}}
+	co := &coordinator{cfg: &cfg, owner: -1, changed: make(chan struct{}), banned: map[int]bool{}, left: map[int]bool{}, sizeOf: map[int]int{}}
 	workers := make([]*worker, len(cfg.Peers))
 	var wg sync.WaitGroup
 	for i, addr := range cfg.Peers {
@@ -85,7 +85,7 @@ func Fetch(ctx context.Context, cfg FetchConfig) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			err := w.run(ctx)
-			if err != nil && co.finished() && ctx.Err() != nil {
+			if co.finished() && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 				err = nil // stopped because the fetch is over
 			}
 			co.leave(w, err)
@@ -122,6 +122,8 @@ type coordinator struct {
 	owner   int
 	banned  map[int]bool
 	left    map[int]bool // peers whose worker ended
+	sizeOf  map[int]int  // the metadata size each peer claims
+	tainted bool         // a copy failed verification: one owner at a time
 	alive   int
 	info    []byte
 	done    bool
@@ -169,24 +171,38 @@ func (co *coordinator) changedCh() <-chan struct{} {
 	return co.changed
 }
 
-// join checks a peer's metadata size against the one the fetch uses, and
-// makes the assembler on the first.
-func (co *coordinator) join(size int64) error {
+// join records the metadata size a peer claims; the first size seen is
+// the one fetched. A peer claiming another size waits in reserve: if the
+// first size leads nowhere (its peers are gone or lied), the fetch moves on
+// to the next size a live peer claims.
+func (co *coordinator) join(w *worker, size int64) error {
+	if size <= 0 || size > co.cfg.MaxSize {
+		_, err := NewAssembler(size, co.cfg.MaxSize)
+		return err
+	}
 	co.mu.Lock()
 	defer co.mu.Unlock()
+	co.sizeOf[w.idx] = int(size)
 	if co.asm == nil {
-		a, err := NewAssembler(size, co.cfg.MaxSize)
-		if err != nil {
-			return err
-		}
-		co.asm, co.inflight = a, make([]int, a.Pieces())
-		co.broadcast()
-		return nil
+		co.useSize(int(size))
+	} else if co.asm.Size() != int(size) {
+		co.cfg.Log.Info().Str("peer", w.stats.Addr).Int64("size", size).Int("fetching", co.asm.Size()).Msg("peer claims another metadata size: kept in reserve")
 	}
-	if int64(co.asm.Size()) != size {
-		return &peer.ProtocolError{State: peer.StateExtended, Reason: fmt.Sprintf("metadata size %d disagrees with the %d other peers gave", size, co.asm.Size())}
-	}
+	co.broadcast()
 	return nil
+}
+
+// useSize starts over with an assembler for size; the caller holds mu.
+func (co *coordinator) useSize(size int) {
+	a, _ := NewAssembler(int64(size), co.cfg.MaxSize) // checked in join
+	co.asm, co.inflight = a, make([]int, a.Pieces())
+}
+
+// eligible: peer idx may fetch for the current size; the caller holds mu.
+func (co *coordinator) eligible(idx int) bool {
+	s, joined := co.sizeOf[idx]
+	return joined && co.asm != nil && s == co.asm.Size() && !co.banned[idx] && !co.left[idx] &&
+		(co.owner < 0 || co.owner == idx)
 }
 
 // next picks a piece for w to request, or -1. Free pieces first; when none
@@ -194,7 +210,7 @@ func (co *coordinator) join(size int64) error {
 func (co *coordinator) next(w *worker) int {
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	if co.done || co.asm == nil || (co.owner >= 0 && co.owner != w.idx) {
+	if co.done || !co.eligible(w.idx) {
 		return -1
 	}
 	pick := -1
@@ -220,7 +236,7 @@ func (co *coordinator) next(w *worker) int {
 func (co *coordinator) askable(w *worker) bool {
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	if co.asm == nil || co.done {
+	if co.asm == nil || co.done || co.asm.Size() != co.sizeOf[w.idx] {
 		return true
 	}
 	for _, i := range co.asm.Missing() {
@@ -229,6 +245,16 @@ func (co *coordinator) askable(w *worker) bool {
 		}
 	}
 	return false
+}
+
+// bannedErr is the reason w was shut out, or nil.
+func (co *coordinator) bannedErr(w *worker) error {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	if co.banned[w.idx] {
+		return fmt.Errorf("%w: this peer's copy failed verification", ErrHashMismatch)
+	}
+	return nil
 }
 
 // release undoes next for a piece that will not be answered.
@@ -243,11 +269,11 @@ func (co *coordinator) release(i int) {
 
 // put stores a piece from w; when it completes the metadata, it is
 // verified. A failed hash resets the assembler and hands the fetch to one
-// peer at a time; the owner whose own copy fails is banned.
+// peer at a time; a peer whose own copy fails is banned.
 func (co *coordinator) put(w *worker, i int, data []byte) error {
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	if co.done || (co.owner >= 0 && co.owner != w.idx) {
+	if co.done || !co.eligible(w.idx) || co.asm.Size() != w.size {
 		return nil
 	}
 	if err := co.asm.Put(i, data, w.idx); err != nil {
@@ -266,34 +292,99 @@ func (co *coordinator) put(w *worker, i int, data []byte) error {
 		return nil
 	}
 	sources := co.asm.Sources()
-	co.cfg.Log.Warn().Err(err).Ints("sources", sources).Msg("assembled metadata failed verification: discarded")
+	co.cfg.Log.Info().Err(err).Ints("sources", sources).Msg("assembled metadata failed verification: discarded")
 	co.asm.Reset()
 	clear(co.inflight)
 	var ownErr error
-	if co.owner >= 0 || len(sources) == 1 {
+	if len(sources) == 1 {
 		// One peer supplied it all: that peer is lying.
 		co.banned[sources[0]] = true
 		if sources[0] == w.idx {
 			ownErr = err
 		}
 	}
+	co.tainted = true
+	co.owner = -1
 	co.owner = co.pickOwner()
+	co.reconsider()
 	co.broadcast()
 	return ownErr
 }
 
-// pickOwner chooses the next peer to fetch alone after a failed hash: the
-// lowest-numbered peer not banned and not gone. The caller holds mu.
+// pickOwner chooses the peer to fetch alone after a failed hash: the
+// lowest-numbered eligible one, or -1 when there is none. The caller holds
+// mu and has cleared owner.
 func (co *coordinator) pickOwner() int {
 	for i := range co.cfg.Peers {
-		if !co.banned[i] && !co.gone(i) {
+		if co.eligible(i) {
 			return i
 		}
 	}
-	return -2 // nobody left
+	return -1
 }
 
-func (co *coordinator) gone(i int) bool { return co.left[i] }
+// reconsider makes sure the fetch can go on after a peer left or was
+// banned: an owner that cannot fetch is replaced; when no peer can fetch
+// the current size, another size claimed by a live peer is tried; when
+// nothing is left and nobody is still connecting, the fetch ends. The
+// caller holds mu.
+func (co *coordinator) reconsider() {
+	if co.done || co.asm == nil {
+		if co.alive == 0 {
+			co.finish()
+		}
+		return
+	}
+	ownerMode := co.owner >= 0 || co.tainted
+	if co.owner >= 0 && !co.eligible(co.owner) {
+		co.asm.Reset()
+		clear(co.inflight)
+		co.owner = -1
+		co.owner = co.pickOwner()
+	}
+	if co.pickOwnerOrAny() >= 0 {
+		return
+	}
+	for i := range co.cfg.Peers {
+		s, joined := co.sizeOf[i]
+		if joined && !co.banned[i] && !co.left[i] && s != co.asm.Size() {
+			co.cfg.Log.Info().Int("size", s).Msg("trying the metadata size another peer claims")
+			co.useSize(s)
+			co.owner = -1
+			if ownerMode {
+				co.owner = i
+			}
+			return
+		}
+	}
+	if co.connecting() == 0 {
+		co.finish()
+	}
+}
+
+// pickOwnerOrAny returns a peer that can fetch now, or -1.
+func (co *coordinator) pickOwnerOrAny() int {
+	if co.owner >= 0 {
+		return co.owner
+	}
+	for i := range co.cfg.Peers {
+		if co.eligible(i) {
+			return i
+		}
+	}
+	return -1
+}
+
+// connecting counts live peers that have not yet said their size.
+func (co *coordinator) connecting() int {
+	n := 0
+	for i := range co.cfg.Peers {
+		if _, joined := co.sizeOf[i]; !joined && !co.left[i] {
+			n++
+		}
+	}
+	return n
+}
 
 // leave records that w's worker ended with err.
 func (co *coordinator) leave(w *worker, err error) {
@@ -307,18 +398,20 @@ func (co *coordinator) leave(w *worker, err error) {
 	co.alive--
 	if co.asm != nil {
 		for i := range w.inflight {
-			if i >= 0 && co.inflight[i] > 0 {
+			if i >= 0 && i < len(co.inflight) && co.inflight[i] > 0 {
 				co.inflight[i]--
 			}
 		}
 	}
-	if co.owner == w.idx {
-		// The owner left before finishing: its partial copy cannot be
-		// trusted to be attributed, so start over with the next.
+	if co.owner == w.idx && !co.done {
+		// The owner left before finishing: its partial copy could not be
+		// blamed on anyone else, so start over with the next.
 		co.asm.Reset()
 		clear(co.inflight)
+		co.owner = -1
 		co.owner = co.pickOwner()
 	}
+	co.reconsider()
 	if co.alive == 0 {
 		co.finish()
 	}

@@ -87,6 +87,9 @@ func (w *worker) run(ctx context.Context) error {
 		return err
 	}
 	for !w.co.finished() {
+		if err := w.co.bannedErr(w); err != nil {
+			return err
+		}
 		if err := w.fill(ctx); err != nil {
 			return err
 		}
@@ -145,7 +148,7 @@ func (w *worker) learnSize(ctx context.Context) error {
 		return fmt.Errorf("%w: the peer's metadata_size is %d", ErrSize, *ms)
 	case ms != nil:
 		w.size = int(*ms)
-		return w.co.join(*ms)
+		return w.co.join(w, *ms)
 	case w.ext == extensions.UTMetadata:
 		return fmt.Errorf("%w: the peer offers ut_metadata without a metadata_size", ErrSize)
 	}
@@ -324,10 +327,10 @@ func (w *worker) onLT(p []byte) error {
 			return &peer.ProtocolError{State: peer.StateExtended, Reason: fmt.Sprintf("LT_metadata answer at offset %d to a request from 0", m.Offset)}
 		}
 		if w.size == 0 {
-			if err := w.co.join(int64(m.Total)); err != nil {
+			w.size = int(m.Total)
+			if err := w.co.join(w, int64(m.Total)); err != nil {
 				return err
 			}
-			w.size = int(m.Total)
 		}
 		delete(w.inflight, -1)
 		delete(w.late, -1)

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/peer"
+	"github.com/btext/btext/internal/peertest"
+)
+
+// startServe runs btext's serving side in-process on 127.0.0.1.
+func startServe(t *testing.T, infos ...[]byte) string {
+	t.Helper()
+	var ts []*metadata.Torrent
+	for _, info := range infos {
+		tor, err := metadata.ParseInfo(info)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, tor)
+	}
+	srv, err := metadata.NewServer(metadata.ServerConfig{Torrents: ts, PeerID: peer.RandomPeerID(), Client: "btext test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String()
+}
+
+// TestFetchFromServe: fetch-metadata against btext serve over both
+// extensions, for one piece, a short last piece, an exact multiple of
+// 16 KiB, and a few MiB.
+func TestFetchFromServe(t *testing.T) {
+	sizes := map[string]int{"one piece": 206, "short last piece": 40000, "multiple of 16384": 32768, "3 MiB": 3 << 20}
+	for name, size := range sizes {
+		for _, ext := range []string{"ut_metadata", "LT_metadata"} {
+			t.Run(name+"/"+ext, func(t *testing.T) {
+				t.Parallel()
+				info := peertest.InfoOfSize(size)
+				addr := startServe(t, info)
+				dir := t.TempDir()
+				out := filepath.Join(dir, "x.torrent")
+				hash := peertest.HashOf(info)
+				code, stdout, stderr, _ := runBtext(t, "fetch-metadata", hash.String(), addr, "--extension", ext, "-o", out, "--json")
+				if code != 0 {
+					t.Fatalf("exit %d: %s", code, stderr)
+				}
+				got, err := os.ReadFile(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, _ := metadata.TorrentFile(info, nil)
+				if !bytes.Equal(got, want) {
+					t.Fatalf("written torrent differs (%d bytes, want %d)", len(got), len(want))
+				}
+				var rep fetchReport
+				if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+					t.Fatal(err)
+				}
+				if rep.MetadataSize != size || rep.InfoHash != hash.String() || len(rep.Peers) != 1 || rep.Peers[0].Extension != ext {
+					t.Errorf("report %+v", rep)
+				}
+				entries, _ := os.ReadDir(dir)
+				if len(entries) != 1 {
+					t.Errorf("left in the output directory: %v", entries)
+				}
+			})
+		}
+	}
+}
+
+// TestFetchOutput: default name, --raw, -o -, trackers from the magnet,
+// and no overwrite without --force.
+func TestFetchOutput(t *testing.T) {
+	info := peertest.InfoOfSize(5000)
+	addr := startServe(t, info)
+	hash := peertest.HashOf(info).String()
+	dir := t.TempDir()
+	t.Chdir(dir)
+
+	magnet := "magnet:?xt=urn:btih:" + hash + "&dn=My+Name&tr=http%3A%2F%2Ft.example%2Fa&x.pe=" + addr
+	if code, _, stderr, _ := runBtext(t, "fetch-metadata", magnet); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	got, err := os.ReadFile("My Name.torrent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := metadata.TorrentFile(info, []string{"http://t.example/a"})
+	if !bytes.Equal(got, want) {
+		t.Errorf("torrent with trackers:\n%q\nwant\n%q", got[:80], want[:80])
+	}
+	code, _, stderr, _ := runBtext(t, "fetch-metadata", magnet)
+	if code != 2 || !strings.Contains(stderr, "exists (use --force") {
+		t.Errorf("overwrite: exit %d %q", code, stderr)
+	}
+	if code, _, stderr, _ := runBtext(t, "fetch-metadata", magnet, "--force"); code != 0 {
+		t.Errorf("--force: exit %d %q", code, stderr)
+	}
+	code, stdout, _, _ := runBtext(t, "fetch-metadata", hash, addr, "--raw", "-o", "-")
+	if code != 0 || stdout != string(info) {
+		t.Errorf("--raw -o -: exit %d, %d bytes", code, len(stdout))
+	}
+	// The info dictionary's name, made safe, when there is no dn.
+	if code, _, stderr, _ := runBtext(t, "fetch-metadata", hash, addr, "--raw"); code != 0 {
+		t.Fatalf("exit %d %s", code, stderr)
+	}
+	tor, _ := metadata.ParseInfo(info)
+	if _, err := os.Stat(tor.Name + ".info"); err != nil {
+		t.Errorf("default raw name: %v", err)
+	}
+}
+
+func TestSafeFileName(t *testing.T) {
+	tests := map[string]string{
+		"ubuntu.iso":      "ubuntu.iso",
+		"../../etc/x":     "_.._etc_x",
+		"a/b\\c":          "a_b_c",
+		"..":              "",
+		"bad\xffname\x01": "bad_name_",
+		"  ":              "",
+	}
+	for in, want := range tests {
+		if got := safeFileName(in); got != want {
+			t.Errorf("safeFileName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func i64(n int64) *int64 { return &n }
+
+// TestFetchBadPeers: each bad peer ends with one stderr line, the
+// documented exit code, within --timeout, and no output file.
+func TestFetchBadPeers(t *testing.T) {
+	info := peertest.InfoOfSize(40000) // three pieces, the last one short
+	notDict := []byte("l" + strings.Repeat("4:spam", 20) + "e")
+	tests := []struct {
+		name string
+		s    peertest.Seeder
+		info []byte // default info
+		code int
+		want string
+	}{
+		{"metadata_size missing", peertest.Seeder{UT: 3, OmitSize: true}, nil, 5, "ut_metadata without a metadata_size"},
+		{"metadata_size 0", peertest.Seeder{UT: 3, MetadataSize: i64(0)}, nil, 5, "metadata_size is 0"},
+		{"metadata_size negative", peertest.Seeder{UT: 3, MetadataSize: i64(-1)}, nil, 5, "metadata_size is -1"},
+		{"metadata_size 2^40", peertest.Seeder{UT: 3, MetadataSize: i64(1 << 40)}, nil, 5, "above the limit of 33554432"},
+		{"unrequested piece", peertest.Seeder{UT: 3, Unrequest: true}, nil, 4, "which was not requested"},
+		{"out of range piece", peertest.Seeder{UT: 3, OutOfRange: true}, nil, 4, "not requested"},
+		{"short piece", peertest.Seeder{UT: 3, Short: true}, nil, 4, "bytes, want"},
+		{"long piece", peertest.Seeder{UT: 3, Long: true}, nil, 4, "bytes, want"},
+		{"total_size differs", peertest.Seeder{UT: 3, TotalSize: i64(40001)}, nil, 4, "total_size 40001 differs from metadata_size 40000"},
+		{"every request rejected", peertest.Seeder{UT: 3, RejectAll: true}, nil, 5, "rejected every request"},
+		{"wrong hash", peertest.Seeder{UT: 3, Corrupt: true}, nil, 5, "does not match the info hash"},
+		{"hash-valid non-dict", peertest.Seeder{UT: 3}, notDict, 5, "not a bencoded dictionary"},
+		{"no metadata extension", peertest.Seeder{}, nil, 4, "ut_metadata or LT_metadata: not supported by the peer"},
+		{"stalls", peertest.Seeder{UT: 3, Stall: true}, nil, 3, "timed out"},
+		{"LT negative total", peertest.Seeder{LT: 5, LTNegative: true}, nil, 4, "total size -5"},
+		{"LT offset outside", peertest.Seeder{LT: 5, LTOffset: true}, nil, 4, "outside the total"},
+		{"LT don't have", peertest.Seeder{LT: 5, RejectAll: true}, nil, 5, "don't have"},
+		{"LT wrong hash", peertest.Seeder{LT: 5, Corrupt: true}, nil, 5, "does not match the info hash"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := tt.s
+			s.Info = info
+			if tt.info != nil {
+				s.Info = tt.info
+			}
+			hash := peertest.HashOf(s.Info)
+			addr := peertest.Listen(t, s.Play)
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out.torrent")
+			code, _, stderr, took := runBtext(t, "fetch-metadata", hash.String(), addr, "-o", out, "--timeout", "3s")
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d; stderr %q", code, tt.code, stderr)
+			}
+			if !strings.HasPrefix(stderr, "btext: ") || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr %q, want one line containing %q", stderr, tt.want)
+			}
+			if took > 6*time.Second {
+				t.Errorf("took %v with --timeout 3s", took)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("files left: %v", entries)
+			}
+		})
+	}
+}
+
+// TestFetchManyPeers: one bad peer among good ones does not stop the fetch.
+func TestFetchManyPeers(t *testing.T) {
+	info := peertest.InfoOfSize(100000) // 7 pieces
+	hash := peertest.HashOf(info).String()
+	good := &peertest.Seeder{Info: info, UT: 3, PeerID: "-TR3000-goodgoodgood"}
+	goodLT := &peertest.Seeder{Info: info, LT: 9}
+	tests := []struct {
+		name string
+		bad  peertest.Seeder
+	}{
+		{"liar", peertest.Seeder{UT: 4, Corrupt: true}},
+		{"staller", peertest.Seeder{UT: 4, Stall: true}},
+		{"rejecter", peertest.Seeder{UT: 4, RejectAll: true}},
+		{"short pieces", peertest.Seeder{UT: 4, Short: true}},
+		{"wrong size", peertest.Seeder{UT: 4, MetadataSize: i64(99999)}},
+		{"unknown msg_type", peertest.Seeder{UT: 4, Unknown: true}},
+		{"slow", peertest.Seeder{UT: 4, Delay: 300 * time.Millisecond}},
+		{"closes", peertest.Seeder{UT: 4, MetadataSize: i64(1 << 40)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			bad := tt.bad
+			bad.Info = info
+			badAddr := peertest.Listen(t, bad.Play)
+			goodAddr := peertest.Listen(t, good.Play)
+			ltAddr := peertest.Listen(t, goodLT.Play)
+			out := filepath.Join(t.TempDir(), "x.torrent")
+			code, stdout, stderr, took := runBtext(t, "fetch-metadata", hash, badAddr, goodAddr, ltAddr, "-o", out, "--json", "--timeout", "20s")
+			if code != 0 {
+				t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
+			}
+			got, _ := os.ReadFile(out)
+			want, _ := metadata.TorrentFile(info, nil)
+			if !bytes.Equal(got, want) {
+				t.Fatal("wrong torrent written")
+			}
+			t.Logf("%v: %s", took.Round(time.Millisecond), stdout)
+		})
+	}
+}
