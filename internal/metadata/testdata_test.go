@@ -10,9 +10,15 @@ import (
 
 var update = flag.Bool("update", false, "rewrite generated files under testdata/")
 
-// TestDemoTorrent checks that testdata/demo.torrent is the torrent of the
-// files in testdata/demo (go test -run TestDemoTorrent -update rewrites it).
+// TestDemoTorrent checks that testdata/demo.torrent (and its private twin,
+// testdata/private.torrent) is the torrent of the files in testdata/demo
+// (go test -run TestDemoTorrent -update rewrites them).
 func TestDemoTorrent(t *testing.T) {
+	checkTorrent(t, "demo.torrent", false)
+	checkTorrent(t, "private.torrent", true)
+}
+
+func checkTorrent(t *testing.T, file string, private bool) {
 	dir := filepath.Join("..", "..", "testdata")
 	var files []File
 	for _, name := range []string{"hello.txt", "lines.txt"} {
@@ -22,7 +28,7 @@ func TestDemoTorrent(t *testing.T) {
 		}
 		files = append(files, File{Path: []string{name}, Data: b})
 	}
-	info, err := BuildInfo("demo", files, 16384, false)
+	info, err := BuildInfo("demo", files, 16384, private)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +36,7 @@ func TestDemoTorrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "demo.torrent")
+	path := filepath.Join(dir, file)
 	if *update {
 		if err := os.WriteFile(path, want, 0o644); err != nil {
 			t.Fatal(err)
@@ -47,7 +53,7 @@ func TestDemoTorrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tor.Name != "demo" || tor.Pieces != 4 || !bytes.Equal(tor.Info, info) {
+	if tor.Name != "demo" || tor.Pieces != 4 || tor.Private != private || !bytes.Equal(tor.Info, info) {
 		t.Errorf("loaded %q with %d pieces", tor.Name, tor.Pieces)
 	}
 }
