@@ -2,7 +2,7 @@
 """Show what a peer sends in its BEP 10 extended handshake (stdlib only).
 
 usage: ext-handshake.py HOST:PORT INFOHASH_HEX [--timeout S] [--bind IP]
-                        [--no-send] [--delay S] [--payload BENCODE]
+                        [--no-send] [--delay S] [--payload BENCODE] [--fetch]
 
 Does the BT handshake (see bt-probe.py), then sends our extended handshake
 (default payload d1:md11:ut_metadatai2eee) unless --no-send, and logs every
@@ -10,7 +10,12 @@ message the peer sends, with its time since connect, until the peer's
 extended handshake has arrived (and 0.3 s more) or the timeout expires.
 Prints the peer's extended handshake payload raw (Python bytes repr) and
 decoded. Exit 0 if the peer sent an extended handshake, 1 otherwise.
+With --fetch it then asks for the metadata (ut_metadata, one piece in flight,
+our ut_metadata id being 2 as in the default payload), checks its SHA-1
+against the info hash and exits 0 only if it matches. --no-send --fetch shows
+what a peer does with a request that comes before our extended handshake.
 """
+import hashlib
 import argparse
 import importlib.util
 import os
@@ -67,6 +72,7 @@ def main():
     ap.add_argument("--delay", type=float, default=0.0,
                     help="seconds to wait after the BT handshake before sending ours")
     ap.add_argument("--payload", default="d1:md11:ut_metadatai2eee")
+    ap.add_argument("--fetch", action="store_true", help="fetch and verify the metadata")
     a = ap.parse_args()
     host, port = bt_probe.split_hostport(a.target)
     if not bt_probe.is_loopback(host) or (a.bind and not bt_probe.is_loopback(a.bind)):
@@ -83,6 +89,9 @@ def main():
     ext = None
     stop_at = None
     closed = False
+    ih = bytes.fromhex(a.infohash)
+    fetch = None  # dict(peer_id=, size=, pieces={}, next=) once started
+    fetched_ok = None
     while True:
         now = time.monotonic()
         if not sent and now >= send_at:
@@ -119,9 +128,44 @@ def main():
             name = NAMES.get(mid, "id%d" % mid)
             if mid == 20:
                 print("%.3fs extended id=%d len=%d" % (el(), msg[1], n))
+                if msg[1] == 0 and ext is not None:
+                    print("      another ext id 0 message: %r" % msg[2:80])
                 if msg[1] == 0 and ext is None:
                     ext = msg[2:]
                     stop_at = time.monotonic() + 0.3
+                    if a.fetch:
+                        d, _ = bdecode(ext)
+                        pid_ = d.get(b"m", {}).get(b"ut_metadata", 0)
+                        size = d.get(b"metadata_size", 0)
+                        if not (1 <= pid_ <= 255) or not (0 < size <= 8 << 20):
+                            print("cannot fetch: ut_metadata=%r metadata_size=%r" % (pid_, size))
+                            fetched_ok = False
+                        else:
+                            fetch = {"id": pid_, "size": size, "data": b"", "n": (size + 16383) // 16384}
+                            stop_at = None
+                elif msg[1] == 2 and fetch is not None:
+                    d, end_ = bdecode(msg[2:])
+                    mt, pc = d.get(b"msg_type"), d.get(b"piece")
+                    print("%.3fs ut_metadata msg_type=%r piece=%r total_size=%r data=%d"
+                          % (el(), mt, pc, d.get(b"total_size"), len(msg) - 2 - end_))
+                    if mt == 1 and pc == len(fetch["data"]) // 16384:
+                        fetch["data"] += msg[2 + end_:]
+                        if len(fetch["data"]) >= fetch["size"]:
+                            fetched_ok = hashlib.sha1(fetch["data"]).digest() == ih
+                            print("%.3fs metadata %d bytes, sha1 %s" % (el(), len(fetch["data"]),
+                                  "matches info hash" if fetched_ok else "MISMATCH"))
+                            fetch = None
+                            stop_at = time.monotonic() + 0.3
+                    elif mt == 2:
+                        fetched_ok = False
+                        fetch = None
+                        stop_at = time.monotonic() + 0.3
+                if fetch is not None and fetch.get("asked") != len(fetch["data"]) // 16384:
+                    piece = len(fetch["data"]) // 16384
+                    req = b"d8:msg_typei0e5:piecei%dee" % piece
+                    sock.sendall(struct.pack(">IBB", len(req) + 2, 20, fetch["id"]) + req)
+                    fetch["asked"] = piece
+                    print("%.3fs sent ut_metadata request piece %d (to peer id %d)" % (el(), piece, fetch["id"]))
             elif mid == 5:
                 print("%.3fs bitfield %s" % (el(), msg[1:].hex()))
             else:
@@ -136,6 +180,9 @@ def main():
         print("DECODED %r" % d)
     except Exception as e:
         print("DECODE ERROR %s" % e)
+    if a.fetch:
+        print("FETCH %s" % ("ok" if fetched_ok else "failed"))
+        return 0 if fetched_ok else 1
     return 0
 
 

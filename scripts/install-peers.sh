@@ -2,6 +2,7 @@
 # Install the real BitTorrent peers used by the interop tests (Debian packages).
 # Idempotent: exits 0 at once when everything is already present.
 # Exits non-zero with a one-line reason on stderr when it cannot install them.
+# INSTALL_PEERS_FORCE=1 skips the fast path (runs apt-get anyway).
 set -euo pipefail
 
 PY=/usr/bin/python3   # python3-libtorrent only imports under Debian's python
@@ -17,7 +18,7 @@ have_all() {
     return 0
 }
 
-if have_all; then
+if [ -z "${INSTALL_PEERS_FORCE:-}" ] && have_all; then
     exit 0
 fi
 

@@ -6,7 +6,10 @@ usage: peer-libtorrent.py --torrent FILE --save-path DIR --port N
                           [--ignore-stdin] [--check-timeout S] [--verbose]
 
 DHT, LSD, UPnP and NAT-PMP are off; trackers, web seeds and DHT nodes are
-stripped from the torrent; outgoing connections are bound to the listen IP.
+stripped from the torrent; outgoing connections are bound to the listen IP and
+an IP filter blocks every peer address outside 127.0.0.0/8 and ::1.
+Note: the torrent flag disable_pex is set (unless --pex), yet libtorrent 2.0.8
+still lists ut_pex 1 in its extended handshake.
 Prints "ready" on stdout once the torrent has been checked and is seeding, then
 runs until SIGTERM/SIGINT or (unless --ignore-stdin) EOF on stdin.
 Log lines go to stderr. Exit codes: 0 clean stop, 1 error, 3 could not listen
@@ -98,6 +101,13 @@ def main():
         "alert_mask": int(mask),
     }
     ses = lt.session(settings)
+    # Belt and braces: peers outside loopback are blocked both ways.
+    ipf = lt.ip_filter()
+    ipf.add_rule("0.0.0.0", "255.255.255.255", 1)
+    ipf.add_rule("127.0.0.0", "127.255.255.255", 0)
+    ipf.add_rule("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1)
+    ipf.add_rule("::1", "::1", 0)
+    ses.set_ip_filter(ipf)
 
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
     signal.signal(signal.SIGINT, lambda *_: STOP.set())

@@ -18,7 +18,8 @@
 # WORKDIR/client. On failure prints the client's log tail on stderr and exits
 # non-zero (nothing left running). Stop with stop-peer.sh WORKDIR.
 #
-# Environment: START_PEER_TIMEOUT (s, default 60), PROBE_BIND (source address of
+# Environment: START_PEER_TIMEOUT (s, default 60), START_PEER_PORT (peer port
+# for the first attempt; later attempts pick free ports), PROBE_BIND (source address of
 # the readiness probe, default 127.0.0.9: Transmission refuses an address that
 # just disconnected, so the probe must not use the tests' own address).
 set -euo pipefail
@@ -59,7 +60,7 @@ if [ -s "$WORKDIR/pid" ]; then
 fi
 
 # Strip trackers/web seeds/nodes (same info dict, so the same info hash) and get
-# the v1 info hash and the name.
+# the handshake info hash (v1, or the truncated v2 of a v2-only torrent) and the name.
 read -r INFOHASH NAME_B64 < <("$PY" - "$TORRENT" "$WORKDIR/seed.torrent" <<'EOF'
 import base64, sys
 import libtorrent as lt
@@ -71,10 +72,11 @@ for k in (b"announce", b"announce-list", b"url-list", b"httpseeds", b"nodes"):
     d.pop(k, None)
 open(dst, "wb").write(lt.bencode(d))
 ti = lt.torrent_info(dst)
-v1 = ti.info_hashes().v1
-if v1.is_all_zeros():
-    sys.exit("torrent has no v1 info hash (v2-only)")
-print(str(v1), base64.b64encode(ti.name().encode()).decode())
+ih = ti.info_hashes()
+# A v2-only torrent is joined with its SHA-256 truncated to 20 bytes (BEP 52):
+# that is what the readiness probe sends (only libtorrent seeds v2 here).
+h = str(ih.v1) if ih.has_v1() else ih.v2.to_bytes()[:20].hex()
+print(h, base64.b64encode(ti.name().encode()).decode())
 EOF
 ) || die "cannot read torrent $TORRENT"
 [ ${#INFOHASH} -eq 40 ] || die "could not compute the info hash of $TORRENT"
@@ -90,7 +92,8 @@ PIDS=()
 LOG=
 PORT=
 RPC_PORT=
-# set by each client's start function: PIDS, LOG; by_ready: "is the client seeding?"
+# Each client has start_X (sets PIDS and LOG), ready_X ("verified and seeding?")
+# and broken_X ("verified and content does not match?").
 
 alive() {  # pid -> 0 if running and not a zombie
     local st
@@ -112,9 +115,14 @@ kill_started() {
     PIDS=()
 }
 
-bind_failed() {  # did the client log a failure to bind its port?
-    [ -n "$LOG" ] && [ -f "$LOG" ] &&
-        grep -qiE "couldn't bind|could not listen|address already in use|bind.*failed|failed to bind|listening on port [0-9]+, not|errors occurred while binding" "$LOG"
+bind_failed() {  # did the client log a failure to bind its peer port (or RPC port)?
+    [ -n "$LOG" ] && [ -f "$LOG" ] || return 1
+    case "$CLIENT" in
+        libtorrent) grep -qE "could not listen on|listening on port [0-9]+, not" "$LOG" ;;
+        transmission) grep -qE "Couldn't bind port $PORT on 127\.0\.0\.1|RPC Server Unable to bind" "$LOG" ;;
+        aria2) grep -qiE "errors occurred while binding port|failed to bind" "$LOG" ;;
+        rtorrent) grep -qiE "could not open/bind port|address already in use" "$LOG" ;;
+    esac
 }
 
 # ---------------------------------------------------------------- libtorrent
@@ -190,14 +198,27 @@ ready_transmission() {
         TR_ADDED=1
     fi
     info=$(tr_remote -t "$INFOHASH" -i 2>>"$WORKDIR/remote.log") || return 1
+    printf '%s\n' "$info" >"$WORKDIR/remote-info.txt"
     # transmission-remote shows a seeding torrent without peers as "Idle".
     grep -qE '^ *State: (Seeding|Idle)' <<<"$info" && grep -qE '^ *Percent Done: 100%' <<<"$info" &&
         grep -qE '^ *Have: .*\(.* verified\)' <<<"$info"
 }
 
+broken_transmission() {  # verified, but not all there
+    local f=$WORKDIR/remote-info.txt
+    [ -f "$f" ] || return 1
+    grep -qE '^ *State: (Idle|Downloading|Stopped)' "$f" &&
+        grep -qE '^ *Percent Done: ' "$f" && ! grep -qE '^ *Percent Done: 100%' "$f" &&
+        grep -qE '^ *Have: .*\(.* verified\)' "$f"
+}
+
 # --------------------------------------------------------------------- aria2
+ARIA2_CTL_PREEXISTED=1
 start_aria2() {
     LOG=$WORKDIR/aria2.log
+    # aria2 writes NAME.aria2 (control file) beside the content when the check
+    # fails; fail() removes it again if it was not there before.
+    if [ -e "$CONTENT/$NAME.aria2" ]; then ARIA2_CTL_PREEXISTED=1; else ARIA2_CTL_PREEXISTED=0; fi
     : >"$LOG"
     aria2c --no-conf=true --enable-rpc=false --daemon=false \
         --dir="$CONTENT" --listen-port="$PORT" --interface=127.0.0.1 --disable-ipv6=true \
@@ -220,12 +241,24 @@ ready_aria2() {
         grep -q "listening on TCP port $PORT" "$LOG"
 }
 
+broken_aria2() { grep -q 'Checksum error detected' "$LOG"; }
+
 # ------------------------------------------------------------------ rtorrent
 start_rtorrent() {
     LOG=$WORKDIR/rtorrent.log
     : >"$LOG"
     mkdir -p "$WORKDIR/session"
     rm -f "$WORKDIR/session/"* "$WORKDIR/rpc.sock"
+    # rtorrent refuses a torrent without trackers ("Could not create download:
+    # Could not find any trackers"): give it a dead loopback one (port 1, where
+    # nothing listens) and disable it as soon as the download is inserted.
+    "$PY" - "$SEED_TORRENT" "$WORKDIR/seed-rtorrent.torrent" <<'PYEOF'
+import sys
+import libtorrent as lt
+d = lt.bdecode(open(sys.argv[1], "rb").read())
+d[b"announce"] = b"http://127.0.0.1:1/announce"
+open(sys.argv[2], "wb").write(lt.bencode(d))
+PYEOF
     cat >"$WORKDIR/rtorrent.rc" <<EOF
 system.daemon.set = true
 session.path.set = "$WORKDIR/session"
@@ -242,7 +275,8 @@ protocol.encryption.set = allow_incoming,try_outgoing,enable_retry
 pieces.hash.on_completion.set = yes
 log.open_file = "main", "$LOG"
 log.add_output = "info", "main"
-load.start_verbose = "$SEED_TORRENT"
+method.set_key = event.download.inserted_new, btext_notrackers, "t.multicall = , , t.disable="
+load.start_verbose = "$WORKDIR/seed-rtorrent.torrent"
 EOF
     HOME=$WORKDIR rtorrent -n -o "import=$WORKDIR/rtorrent.rc" ${EXTRA[@]+"${EXTRA[@]}"} \
         </dev/null >"$WORKDIR/rtorrent.out" 2>&1 &
@@ -255,6 +289,14 @@ ready_rtorrent() {
         "$PY" "$HERE/rtorrent-rpc.py" "$WORKDIR/rpc.sock" d.is_active "$INFOHASH" 2>/dev/null | grep -qx 1
 }
 
+broken_rtorrent() {  # hash check finished and the download is not complete
+    [ -S "$WORKDIR/rpc.sock" ] || return 1
+    "$PY" "$HERE/rtorrent-rpc.py" "$WORKDIR/rpc.sock" d.is_hash_checked "$INFOHASH" 2>/dev/null | grep -qx 1 &&
+        "$PY" "$HERE/rtorrent-rpc.py" "$WORKDIR/rpc.sock" d.hashing "$INFOHASH" 2>/dev/null | grep -qx 0 &&
+        "$PY" "$HERE/rtorrent-rpc.py" "$WORKDIR/rpc.sock" d.complete "$INFOHASH" 2>/dev/null | grep -qx 0
+}
+broken_libtorrent() { return 1; }  # peer-libtorrent.py exits 4 by itself
+
 # ------------------------------------------------------------------- driver
 fail() {
     echo "start-peer: $CLIENT: $*" >&2
@@ -266,16 +308,26 @@ fail() {
         tail -n 10 "$WORKDIR/rtorrent.out" >&2 || true
     fi
     kill_started
+    if [ "$CLIENT" = aria2 ] && [ "$ARIA2_CTL_PREEXISTED" = 0 ]; then
+        rm -f "$CONTENT/$NAME.aria2"
+    fi
     exit 1
 }
-trap 'kill_started' INT TERM
+# Whatever way this script ends without success, nothing it started stays.
+SUCCESS=0
+trap 'if [ "$SUCCESS" = 0 ]; then kill_started; fi' EXIT
+trap 'exit 130' INT TERM
 
 deadline=$(( $(date +%s) + TIMEOUT ))
 attempt=0
 while :; do
     attempt=$((attempt + 1))
     [ $attempt -le $MAX_ATTEMPTS ] || fail "no free port after $MAX_ATTEMPTS attempts"
-    PORT=$(free_port)
+    if [ $attempt = 1 ] && [ -n "${START_PEER_PORT:-}" ]; then
+        PORT=$START_PEER_PORT
+    else
+        PORT=$(free_port)
+    fi
     "start_$CLIENT"
     seeding=0
     retry=0
@@ -285,10 +337,16 @@ while :; do
         fi
         if ! alive "${PIDS[0]}"; then
             if bind_failed; then retry=1; break; fi
+            if [ "$CLIENT" = libtorrent ] && grep -q 'content incomplete' "$LOG"; then
+                fail "content in $CONTENT does not match the torrent (hash check failed)"
+            fi
             fail "client exited early"
         fi
         if bind_failed; then retry=1; break; fi
         if [ $seeding = 0 ] && "ready_$CLIENT"; then seeding=1; fi
+        if [ $seeding = 0 ] && "broken_$CLIENT"; then
+            fail "content in $CONTENT does not match the torrent (hash check failed)"
+        fi
         if [ $seeding = 1 ] &&
             "$PY" "$HERE/bt-probe.py" "127.0.0.1:$PORT" "$INFOHASH" --timeout 2 \
                 --bind "$PROBE_BIND" >"$WORKDIR/probe.out" 2>"$WORKDIR/probe.err"; then
@@ -299,6 +357,7 @@ while :; do
             echo "$CLIENT" >"$WORKDIR/client"
             echo "start-peer: $CLIENT ready in ${elapsed_ms} ms (peer id $(cat "$WORKDIR/probe.out"), pid ${PIDS[*]})" >&2
             echo "127.0.0.1:$PORT"
+            SUCCESS=1
             exit 0
         fi
         sleep 0.2
@@ -306,6 +365,7 @@ while :; do
     if [ $retry = 1 ]; then
         echo "start-peer: $CLIENT: port $PORT taken, retrying" >&2
         kill_started
+        cp "$LOG" "$LOG.attempt$attempt" 2>/dev/null || true
         continue
     fi
     fail "not ready (seeding=$seeding, port $PORT)"

@@ -26,6 +26,11 @@ type Options struct {
 	// HandshakeTimeout bounds the wait for the extended handshake.
 	HandshakeTimeout time.Duration
 	Peer             peer.Config
+	// AnyHash accepts a peer that answers the BT handshake with another
+	// info hash (see Session.AnsweredHash): a hybrid torrent's peer may
+	// answer with its other hash, as libtorrent 2.0 does. Only for callers
+	// that verify what they get against the hash they asked for.
+	AnyHash bool
 }
 
 // Session is a peer connection past the handshakes.
@@ -52,7 +57,12 @@ func Connect(ctx context.Context, addr string, opt Options) (*Session, error) {
 	}
 	s := &Session{Conn: c}
 	local := peer.Handshake{Reserved: peer.Reserved{}.WithExtended(), InfoHash: opt.InfoHash, PeerID: opt.PeerID}
-	if s.Remote, err = c.Handshake(ctx, local); err != nil {
+	if opt.AnyHash {
+		s.Remote, err = c.HandshakeAnyHash(ctx, local)
+	} else {
+		s.Remote, err = c.Handshake(ctx, local)
+	}
+	if err != nil {
 		c.Close()
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/btext/btext/internal/peer"
 )
@@ -269,9 +270,19 @@ func TestWindow(t *testing.T) {
 	if r.timeout() != initialRTO {
 		t.Error("initial rto")
 	}
-	r.sample(10 * 1e6) // 10 ms
+	r.sample(10 * time.Millisecond)
 	if r.timeout() != minRTO {
 		t.Errorf("rto %v", r.timeout())
+	}
+	// Bursts: four answers every two seconds keep the estimate above the gap.
+	for range 10 {
+		r.sample(2 * time.Second)
+		r.sample(time.Millisecond)
+		r.sample(time.Millisecond)
+		r.sample(time.Millisecond)
+	}
+	if r.timeout() <= 2*time.Second {
+		t.Errorf("rto %v under bursts two seconds apart", r.timeout())
 	}
 }
 

@@ -40,7 +40,10 @@ type PeerStats struct {
 	Received  int    `json:"received"`
 	Rejected  int    `json:"rejected"`
 	Timeouts  int    `json:"timeouts"`
-	Error     string `json:"error,omitempty"`
+	// AnsweredHash is set when the peer's handshake named another info
+	// hash than the one asked for.
+	AnsweredHash string `json:"answered_info_hash,omitempty"`
+	Error        string `json:"error,omitempty"`
 
 	err error
 }

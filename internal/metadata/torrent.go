@@ -78,7 +78,11 @@ func ParseInfo(info []byte) (*Torrent, error) {
 			}
 		}
 	} else if tree, ok := d["file tree"].(map[string]any); ok {
-		t.Files, t.TotalLength = walkFileTree(tree, 0)
+		var pieces int64
+		t.Files, t.TotalLength, pieces = walkFileTree(tree, t.PieceLength, 0)
+		if !t.HasV1 {
+			t.Pieces = int(pieces)
+		}
 	}
 	if mv, ok := d["meta version"].(int64); ok && mv == 2 {
 		t.HasV2, t.InfoHashV2 = true, sha256.Sum256(info)
@@ -114,11 +118,12 @@ func LoadFile(path string, maxSize int64) (*Torrent, error) {
 	return t, nil
 }
 
-// walkFileTree counts the files of a v2 "file tree" and their length. A
-// file is a dictionary with an empty key holding its attributes.
-func walkFileTree(tree map[string]any, depth int) (files int, length int64) {
+// walkFileTree counts the files of a v2 "file tree", their length and
+// their pieces (each v2 file starts a piece). A file is a dictionary with
+// an empty key holding its attributes.
+func walkFileTree(tree map[string]any, pieceLength int64, depth int) (files int, length, pieces int64) {
 	if depth > 64 {
-		return 0, 0
+		return 0, 0, 0
 	}
 	for k, v := range tree {
 		sub, ok := v.(map[string]any)
@@ -129,11 +134,15 @@ func walkFileTree(tree map[string]any, depth int) (files int, length int64) {
 			l, _ := sub["length"].(int64)
 			files++
 			length += l
+			if pieceLength > 0 && l > 0 {
+				pieces += (l + pieceLength - 1) / pieceLength
+			}
 			continue
 		}
-		f, l := walkFileTree(sub, depth+1)
+		f, l, p := walkFileTree(sub, pieceLength, depth+1)
 		files += f
 		length += l
+		pieces += p
 	}
-	return files, length
+	return files, length, pieces
 }

@@ -60,12 +60,14 @@ func (w *window) answered() {
 
 func (w *window) timedOut() { w.size = max(1, w.size/2) }
 
-// rto estimates how long to wait for an answer before asking again: four
-// times the smoothed round trip, within [minRTO, maxRTO]. Transmission
-// sends its first piece 2.5-3 s after the request, so the first estimate
-// is generous.
+// rto estimates how long to wait for an answer before asking again, as
+// TCP does (RFC 6298): the smoothed round trip plus four times its
+// variation, within [minRTO, maxRTO]. Peers answer in bursts (Transmission
+// sends four pieces every two seconds), so the variation matters as much
+// as the mean. Transmission sends its first piece 2.5-3 s after the
+// request, so the first estimate is generous.
 type rto struct {
-	srtt time.Duration
+	srtt, rttvar time.Duration
 }
 
 const (
@@ -76,9 +78,14 @@ const (
 
 func (r *rto) sample(d time.Duration) {
 	if r.srtt == 0 {
-		r.srtt = d
+		r.srtt, r.rttvar = max(d, time.Microsecond), d/2
 		return
 	}
+	diff := r.srtt - d
+	if diff < 0 {
+		diff = -diff
+	}
+	r.rttvar = (3*r.rttvar + diff) / 4
 	r.srtt = (7*r.srtt + d) / 8
 }
 
@@ -86,5 +93,5 @@ func (r *rto) timeout() time.Duration {
 	if r.srtt == 0 {
 		return initialRTO
 	}
-	return min(max(4*r.srtt, minRTO), maxRTO)
+	return min(max(r.srtt+4*r.rttvar, minRTO), maxRTO)
 }

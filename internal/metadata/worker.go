@@ -54,6 +54,10 @@ type worker struct {
 	rejects  map[int]int
 	retryAt  map[int]time.Time
 	silent   int // requests timed out in a row
+	// lastAnswer is when the peer last answered a request: a peer that
+	// queues requests (Transmission serves about two a second) is alive as
+	// long as answers keep coming, however long the queue.
+	lastAnswer time.Time
 }
 
 func (w *worker) isInflight(i int) bool { _, ok := w.inflight[i]; return ok }
@@ -65,9 +69,17 @@ func (w *worker) mayAsk(i int) bool {
 func (w *worker) run(ctx context.Context) error {
 	opt := w.cfg.Session
 	opt.Peer.QuickAck = true
+	// What a peer sends is verified against the target's hashes, so a peer
+	// that answers for another hash (libtorrent does, with a hybrid
+	// torrent's v2 hash when asked with the v1) may go on.
+	opt.AnyHash = true
 	sess, err := extensions.Connect(ctx, w.stats.Addr, opt)
 	if sess != nil {
 		w.stats.Client = peer.ClientName(sess.Remote.PeerID)
+		if got := sess.Remote.InfoHash; got != opt.InfoHash {
+			w.stats.AnsweredHash = got.String()
+			w.cfg.Log.Info().Str("peer", w.stats.Addr).Str("answered", got.String()).Msg("peer answered for another info hash (a hybrid torrent's other hash?); its metadata must still verify")
+		}
 	}
 	if err != nil {
 		if sess != nil {
@@ -219,6 +231,9 @@ func (w *worker) readOne(ctx context.Context) error {
 			oldest, at = i, r.sent
 		}
 	}
+	if w.lastAnswer.After(at) {
+		at = w.lastAnswer
+	}
 	rctx, cancel := context.WithDeadline(ctx, at.Add(w.rtt.timeout()))
 	msg, err := w.sess.Conn.ReadMessage(rctx)
 	cancel()
@@ -237,7 +252,8 @@ func (w *worker) readOne(ctx context.Context) error {
 		}
 		w.cfg.Log.Debug().Str("peer", w.stats.Addr).Int("piece", oldest).Int("window", w.win.size).Msg("metadata request timed out")
 		if w.silent >= maxSilentTimeouts {
-			return fmt.Errorf("peer stopped answering %s requests: %w", w.ext, err)
+			return fmt.Errorf("peer stopped answering %s requests: %w", w.ext,
+				&peer.TimeoutError{Op: "wait for metadata", After: time.Since(at)})
 		}
 		return nil
 	}
@@ -298,7 +314,7 @@ func (w *worker) onUT(ctx context.Context, p []byte) error {
 		}
 		if asked {
 			delete(w.inflight, i)
-			w.rtt.sample(time.Since(r.sent))
+			w.sample(r.sent)
 			w.co.release(i)
 		} else {
 			delete(w.late, i)
@@ -367,7 +383,7 @@ func (w *worker) matchLT(off, end int) bool {
 	for i, r := range w.inflight {
 		if r.first == off && r.last == end {
 			delete(w.inflight, i)
-			w.rtt.sample(time.Since(r.sent))
+			w.sample(r.sent)
 			w.co.release(i)
 			return true
 		}
@@ -381,7 +397,18 @@ func (w *worker) matchLT(off, end int) bool {
 	return false
 }
 
+// sample feeds the round-trip estimate with the time the peer took for
+// this answer: from the request, or from the previous answer if the
+// request was queued behind it.
+func (w *worker) sample(sent time.Time) {
+	if w.lastAnswer.After(sent) {
+		sent = w.lastAnswer
+	}
+	w.rtt.sample(time.Since(sent))
+}
+
 func (w *worker) answered() {
+	w.lastAnswer = time.Now()
 	w.silent = 0
 	w.stats.Received++
 	w.win.answered()

@@ -205,6 +205,15 @@ func (c *Conn) Handshake(ctx context.Context, local Handshake) (Handshake, error
 	return h, nil
 }
 
+// HandshakeAnyHash is Handshake without the info hash check: the caller
+// looks at Remote().InfoHash itself.
+func (c *Conn) HandshakeAnyHash(ctx context.Context, local Handshake) (Handshake, error) {
+	if err := c.WriteHandshake(ctx, local); err != nil {
+		return Handshake{}, err
+	}
+	return c.ReadHandshake(ctx)
+}
+
 // WriteHandshake sends our handshake.
 func (c *Conn) WriteHandshake(ctx context.Context, h Handshake) error {
 	if err := c.m.sendHandshake(h.Reserved); err != nil {
