@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha1"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btext/btext/internal/bencode"
 	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/peertest"
 )
 
 // Interop tests run btext against real clients that nobody here wrote,
@@ -131,6 +136,187 @@ func TestInteropHandshake(t *testing.T) {
 			}
 			if res.Extensions["ut_metadata"] != int(tt.wantM["ut_metadata"]) {
 				t.Errorf("registry %v", res.Extensions)
+			}
+		})
+	}
+}
+
+// bigTorrent writes a torrent whose info dictionary is about 2.6 MB (159
+// metadata pieces: the size class NOTES.md measured) over a sparse 2 GiB
+// file of zeros, so that real clients can seed it without disk use.
+func bigTorrent(t *testing.T) (torrent, parent string, info []byte) {
+	t.Helper()
+	const pieces = 130000
+	zero := sha1.Sum(make([]byte, 16384))
+	info, err := bencode.Encode(map[string]any{
+		"length":       int64(pieces) * 16384,
+		"name":         "big.bin",
+		"piece length": int64(16384),
+		"pieces":       bytes.Repeat(zero[:], pieces),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent = t.TempDir()
+	f, err := os.Create(filepath.Join(parent, "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(int64(pieces) * 16384); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	file, _ := metadata.TorrentFile(info, nil)
+	torrent = filepath.Join(t.TempDir(), "big.torrent")
+	if err := os.WriteFile(torrent, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return torrent, parent, info
+}
+
+// ltInfo loads a .torrent with libtorrent and returns its v1 and v2 hashes.
+func ltInfo(t *testing.T, path string) (v1, v2 string) {
+	t.Helper()
+	script, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "lt-torrent-info.py"))
+	out, err := exec.Command(script, path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("libtorrent cannot load %s: %v %s", path, err, out)
+	}
+	f := strings.Fields(string(out))
+	if len(f) < 2 {
+		t.Fatalf("lt-torrent-info: %q", out)
+	}
+	return f[0], f[1]
+}
+
+// fetchFrom runs btext fetch-metadata and checks the written file with
+// libtorrent and, when asked, transmission-show.
+func fetchFrom(t *testing.T, hash, addr string, info []byte, args ...string) fetchReport {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "got.torrent")
+	code, stdout, stderr, took := runBtext(t, append([]string{"fetch-metadata", hash, addr, "-o", out, "--json", "--timeout", "300s"}, args...)...)
+	t.Logf("btext fetch-metadata %s %s --json (%v):\n%s", hash, addr, took.Round(time.Millisecond), stdout)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep fetchReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info != nil {
+		want, _ := metadata.TorrentFile(info, nil)
+		if !bytes.Equal(got, want) {
+			t.Errorf("the written torrent is not the info dictionary byte for byte")
+		}
+	}
+	v1, v2 := ltInfo(t, out)
+	if v1 != hash && v2 != hash && !strings.HasSuffix(hash, v2) {
+		t.Errorf("libtorrent loads %s as %s / %s", out, v1, v2)
+	}
+	return rep
+}
+
+// TestInteropFetch: btext fetch-metadata against every real client, on the
+// small demo torrent and the 2.6 MB-class one.
+func TestInteropFetch(t *testing.T) {
+	interop(t)
+	demo, demoParent, demoTor := demoContent(t)
+	big, bigParent, bigInfo := bigTorrent(t)
+	bigHash := fmt.Sprintf("%x", sha1.Sum(bigInfo))
+	for _, client := range []string{"libtorrent", "transmission", "aria2", "rtorrent"} {
+		t.Run(client, func(t *testing.T) {
+			t.Parallel()
+			t.Run("demo", func(t *testing.T) {
+				addr := startPeer(t, client, demo, demoParent)
+				rep := fetchFrom(t, demoTor.InfoHash.String(), addr, demoTor.Info)
+				if rep.MetadataSize != len(demoTor.Info) || rep.Peers[0].Extension != "ut_metadata" {
+					t.Errorf("report %+v", rep)
+				}
+			})
+			t.Run("2.6MB", func(t *testing.T) {
+				addr := startPeer(t, client, big, bigParent)
+				rep := fetchFrom(t, bigHash, addr, bigInfo)
+				if rep.MetadataSize != len(bigInfo) || rep.Peers[0].Received < 159 {
+					t.Errorf("report %+v", rep)
+				}
+				t.Logf("%s: %d bytes of metadata in %.0f ms", client, rep.MetadataSize, rep.ElapsedMS)
+			})
+		})
+	}
+	// transmission-show reads what btext wrote, too.
+	t.Run("transmission-show", func(t *testing.T) {
+		addr := startServe(t, demoTor.Info)
+		out := filepath.Join(t.TempDir(), "x.torrent")
+		if code, _, stderr, _ := runBtext(t, "fetch-metadata", demoTor.InfoHash.String(), addr, "-o", out); code != 0 {
+			t.Fatal(stderr)
+		}
+		show, err := exec.Command("transmission-show", out).CombinedOutput()
+		if err != nil || !strings.Contains(string(show), "Hash: "+demoTor.InfoHash.String()) {
+			t.Errorf("transmission-show: %v\n%s", err, show)
+		}
+	})
+}
+
+// TestInteropV2: v2-only and hybrid torrents made and seeded by libtorrent.
+func TestInteropV2(t *testing.T) {
+	interop(t)
+	parent := t.TempDir()
+	content := filepath.Join(parent, "v2content")
+	os.MkdirAll(content, 0o755)
+	for i := range 3 {
+		os.WriteFile(filepath.Join(content, fmt.Sprintf("f%d.bin", i)), bytes.Repeat([]byte{byte(i + 1)}, 20000+i*7000), 0o644)
+	}
+	mk, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "lt-make-torrent.py"))
+	for _, kind := range []string{"v2", "hybrid"} {
+		t.Run(kind, func(t *testing.T) {
+			torrent := filepath.Join(t.TempDir(), kind+".torrent")
+			out, err := exec.Command(mk, "--kind", kind, "--content", content, "--out", torrent).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v %s", err, out)
+			}
+			f := strings.Fields(string(out)) // v1 v2 size
+			v1, v2 := f[0], f[1]
+			addr := startPeer(t, "libtorrent", torrent, parent)
+			rep := fetchFrom(t, v2, addr, nil)
+			if rep.InfoHashV2 != v2 {
+				t.Errorf("v2 hash %s, want %s", rep.InfoHashV2, v2)
+			}
+			rep = fetchFrom(t, "1220"+v2, addr, nil)
+			if kind == "hybrid" {
+				rep = fetchFrom(t, v1, addr, nil)
+				if rep.InfoHash != v1 || rep.InfoHashV2 != v2 {
+					t.Errorf("hybrid from v1: %+v", rep)
+				}
+				magnet := "magnet:?xt=urn:btih:" + v1 + "&xt=urn:btmh:1220" + v2
+				fetchFrom(t, magnet, addr, nil)
+			}
+		})
+	}
+}
+
+// TestInteropLibtorrentFetchesFromServe: libtorrent gets the metadata from
+// btext serve, by magnet and connect_peer.
+func TestInteropLibtorrentFetchesFromServe(t *testing.T) {
+	interop(t)
+	script, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "lt-fetch-from.py"))
+	for _, size := range []int{206, 40000, 3 << 20} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			info := peertest.InfoOfSize(size)
+			addr := startServe(t, info)
+			hash := peertest.HashOf(info).String()
+			start := time.Now()
+			out, err := exec.Command(script, "magnet:?xt=urn:btih:"+hash, addr, "--timeout", "60").CombinedOutput()
+			t.Logf("lt-fetch-from (%v): %s", time.Since(start).Round(time.Millisecond), out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := strings.Fields(string(out))
+			if len(f) < 2 || f[len(f)-3] != hash || f[len(f)-2] != fmt.Sprint(size) {
+				t.Errorf("libtorrent got %q, want %s %d", out, hash, size)
 			}
 		})
 	}
