@@ -13,7 +13,9 @@ FUZZ_TARGETS := \
 	./internal/bencode:FuzzDecode \
 	./internal/peer:FuzzReadFrame \
 	./internal/peer:FuzzHandshake \
-	./internal/extensions:FuzzParse
+	./internal/extensions:FuzzParse \
+	./internal/metadata:FuzzUTMessage \
+	./internal/metadata:FuzzLTMessage
 
 .PHONY: all build demo test unit interop fuzz fuzz-short vet clean
 
