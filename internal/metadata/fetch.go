@@ -190,6 +190,7 @@ func (co *coordinator) join(w *worker, size int64) error {
 		co.useSize(int(size))
 	} else if co.asm.Size() != int(size) {
 		co.cfg.Log.Info().Str("peer", w.stats.Addr).Int64("size", size).Int("fetching", co.asm.Size()).Msg("peer claims another metadata size: kept in reserve")
+		co.reconsider() // the peers of the current size may all be gone
 	}
 	co.broadcast()
 	return nil

@@ -179,29 +179,38 @@ func (w *worker) learnSize(ctx context.Context) error {
 	return nil
 }
 
-// fill sends requests until the window is full or nothing is left to ask.
+// fill sends requests, in one write, until the window is full or nothing
+// is left to ask.
 func (w *worker) fill(ctx context.Context) error {
+	var msgs []peer.Message
+	var asked []int
 	for len(w.inflight) < w.win.size {
 		i := w.co.next(w)
 		if i < 0 {
-			return nil
+			break
 		}
-		var err error
+		var p []byte
+		var r request
 		if w.ext == extensions.UTMetadata {
-			err = w.send(ctx, UTMessage{Type: UTRequest, Piece: int64(i)})
-			w.inflight[i] = request{sent: time.Now()}
+			p, _ = UTMessage{Type: UTRequest, Piece: int64(i), TotalSize: -1}.AppendBinary(nil)
 		} else {
 			start, size := LTCover(i*PieceSize, i*PieceSize+PieceLen(w.size, i), w.size)
-			first, last := LTRange(start, size, w.size)
-			err = w.sendLT(ctx, i, start, size, first, last)
+			r.first, r.last = LTRange(start, size, w.size)
+			p, _ = LTMessage{Type: LTRequest, Start: start, Size: size}.AppendBinary(nil)
 		}
-		if err != nil {
+		r.sent = time.Now()
+		w.inflight[i] = r
+		asked = append(asked, i)
+		msgs = append(msgs, peer.ExtendedMessage(w.extID, p))
+	}
+	if err := w.sess.Conn.WriteMessages(ctx, msgs...); err != nil {
+		for _, i := range asked {
 			w.co.release(i)
 			delete(w.inflight, i)
-			return err
 		}
-		w.stats.Requested++
+		return err
 	}
+	w.stats.Requested += len(msgs)
 	return nil
 }
 

@@ -281,18 +281,30 @@ func (c *Conn) ReadMessage(ctx context.Context) (Message, error) {
 
 // WriteMessage sends one message within cfg.WriteTimeout.
 func (c *Conn) WriteMessage(ctx context.Context, msg Message) error {
-	if err := c.m.send(msg); err != nil {
-		return err
-	}
-	b, err := msg.AppendBinary(c.wbuf[:0])
-	if err != nil {
-		return err
+	return c.WriteMessages(ctx, msg)
+}
+
+// WriteMessages sends messages in one write, so that they travel together
+// (a window of requests in one packet).
+func (c *Conn) WriteMessages(ctx context.Context, msgs ...Message) error {
+	b := c.wbuf[:0]
+	for _, msg := range msgs {
+		if err := c.m.send(msg); err != nil {
+			return err
+		}
+		var err error
+		if b, err = msg.AppendBinary(b); err != nil {
+			return err
+		}
+		if e := c.log.Trace(); e.Enabled() {
+			e.Stringer("msg", msg).Msg("send")
+		}
 	}
 	c.wbuf = b[:0]
-	if e := c.log.Trace(); e.Enabled() {
-		e.Stringer("msg", msg).Msg("send")
+	if len(msgs) == 0 {
+		return nil
 	}
-	return c.write(ctx, "send "+msg.ID.String(), b)
+	return c.write(ctx, "send "+msgs[0].ID.String(), b)
 }
 
 func (c *Conn) write(ctx context.Context, op string, b []byte) error {

@@ -1,0 +1,190 @@
+package metadata_test
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btext/btext/internal/extensions"
+	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/peer"
+	"github.com/btext/btext/internal/peertest"
+)
+
+func serve(t *testing.T, infos ...[]byte) (string, []*metadata.Torrent) {
+	t.Helper()
+	var ts []*metadata.Torrent
+	for _, info := range infos {
+		tor, err := metadata.ParseInfo(info)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, tor)
+	}
+	srv, err := metadata.NewServer(metadata.ServerConfig{Torrents: ts, PeerID: peer.RandomPeerID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String(), ts
+}
+
+func connect(t *testing.T, addr string, hash peer.Hash) *extensions.Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := extensions.Connect(ctx, addr, extensions.Options{InfoHash: hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// readUT reads ut_metadata answers until n have arrived.
+func readUT(t *testing.T, s *extensions.Session, n int) (data, rejects int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for data+rejects < n {
+		msg, err := s.Conn.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("after %d data %d rejects: %v", data, rejects, err)
+		}
+		if msg.ID != peer.Extended || msg.Payload[0] != extensions.LocalUTMetadata {
+			continue
+		}
+		var m metadata.UTMessage
+		if err := m.UnmarshalBinary(msg.Payload[1:]); err != nil {
+			t.Fatal(err)
+		}
+		switch m.Type {
+		case metadata.UTData:
+			data++
+		case metadata.UTReject:
+			rejects++
+		}
+	}
+	return data, rejects
+}
+
+// TestServeQueueCap: a burst of requests beyond the reqq serve advertises
+// gets the excess rejected, and the connection goes on.
+func TestServeQueueCap(t *testing.T) {
+	info := peertest.InfoOfSize(40000)
+	addr, _ := serve(t, info)
+	s := connect(t, addr, peertest.HashOf(info))
+	id, _ := s.Registry.ID(extensions.UTMetadata)
+	if *s.Ext.Reqq != metadata.DefaultServeReqq {
+		t.Fatalf("reqq %v", s.Ext.Reqq)
+	}
+	// 400 requests in one write arrive together.
+	var burst []peer.Message
+	for i := range 400 {
+		p, _ := metadata.UTMessage{Type: metadata.UTRequest, Piece: int64(i % 3), TotalSize: -1}.AppendBinary(nil)
+		burst = append(burst, peer.ExtendedMessage(id, p))
+	}
+	if err := s.Conn.WriteMessages(context.Background(), burst...); err != nil {
+		t.Fatal(err)
+	}
+	data, rejects := readUT(t, s, 400)
+	if data < 1 || rejects < 1 || data > metadata.DefaultServeReqq {
+		t.Errorf("%d data, %d rejects", data, rejects)
+	}
+	t.Logf("burst of 400: %d answered, %d rejected", data, rejects)
+	// Still served afterwards.
+	p, _ := metadata.UTMessage{Type: metadata.UTRequest, Piece: 2, TotalSize: -1}.AppendBinary(nil)
+	if err := s.Conn.WriteMessage(context.Background(), peer.ExtendedMessage(id, p)); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := readUT(t, s, 1); d != 1 {
+		t.Error("not served after the burst")
+	}
+}
+
+// TestServeValidation: out-of-range, malformed and LT requests.
+func TestServeValidation(t *testing.T) {
+	info := peertest.InfoOfSize(40000)
+	addr, _ := serve(t, info)
+	s := connect(t, addr, peertest.HashOf(info))
+	ctx := context.Background()
+	ut, _ := s.Registry.ID(extensions.UTMetadata)
+	lt, _ := s.Registry.ID(extensions.LTMetadata)
+	send := func(id uint8, p []byte) {
+		if err := s.Conn.WriteMessage(ctx, peer.ExtendedMessage(id, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := func(piece int64) []byte {
+		p, _ := metadata.UTMessage{Type: metadata.UTRequest, Piece: piece, TotalSize: -1}.AppendBinary(nil)
+		return p
+	}
+	send(ut, req(3))                    // out of range: reject
+	send(ut, []byte("not bencode"))     // ignored
+	send(ut, []byte("d8:msg_typei9ee")) // unknown type: ignored
+	send(ut, req(2))                    // the short last piece
+	if d, r := readUT(t, s, 2); d != 1 || r != 1 {
+		t.Errorf("%d data %d rejects", d, r)
+	}
+	send(lt, []byte{0, 200, 99}) // start+size > 256: ignored
+	send(lt, []byte{0, 0})       // not 3 bytes: ignored
+	send(lt, []byte{0, 64, 63})  // the second quarter
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for {
+		msg, err := s.Conn.ReadMessage(rctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.ID != peer.Extended || msg.Payload[0] != extensions.LocalLTMetadata {
+			continue
+		}
+		var m metadata.LTMessage
+		if err := m.UnmarshalBinary(msg.Payload[1:]); err != nil {
+			t.Fatal(err)
+		}
+		first, last := metadata.LTRange(64, 64, len(info))
+		if m.Type != metadata.LTData || int(m.Offset) != first || len(m.Data) != last-first || int(m.Total) != len(info) {
+			t.Errorf("LT answer %d %d+%d of %d", m.Type, m.Offset, len(m.Data), m.Total)
+		}
+		return
+	}
+}
+
+// TestServeManyPeers: many fetches at once, all served.
+func TestServeManyPeers(t *testing.T) {
+	info := peertest.InfoOfSize(100000)
+	addr, _ := serve(t, info)
+	hash := peertest.HashOf(info)
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			res, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metadata.Target{V1: &hash}, Peers: []string{addr}})
+			if err == nil && len(res.Info) != len(info) {
+				err = context.DeadlineExceeded
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
