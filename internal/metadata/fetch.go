@@ -79,11 +79,11 @@ func Fetch(ctx context.Context, cfg FetchConfig) (*Result, error) {
 	defer cancel()
 	co := &coordinator{cfg: &cfg, owner: -1, changed: make(chan struct{}), banned: map[int]bool{}, left: map[int]bool{}, sizeOf: map[int]int{}}
 	workers := make([]*worker, len(cfg.Peers))
+	co.alive = len(cfg.Peers) // before any worker can leave
 	var wg sync.WaitGroup
 	for i, addr := range cfg.Peers {
 		w := &worker{idx: i, co: co, cfg: &cfg, stats: PeerStats{Addr: addr}}
 		workers[i] = w
-		co.alive++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
