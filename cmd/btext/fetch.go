@@ -283,14 +283,16 @@ func (r *fetchReport) source() string {
 	return strings.Join(names, ", ")
 }
 
-// progress draws "metadata: 12/161 pieces" on stderr when it is a
-// terminal and the fetch takes more than a moment.
+// progress draws "metadata: 12/161 pieces, 1.5s" on stderr, redrawn
+// twice a second, when stderr is a terminal and the fetch takes more than
+// half a second.
 type progress struct {
-	w     io.Writer
-	start time.Time
-	mu    sync.Mutex
-	drawn bool
-	done  bool
+	w           io.Writer
+	start       time.Time
+	mu          sync.Mutex
+	have, total int
+	drawn, done bool
+	quit        chan struct{}
 }
 
 func (a *app) newProgress() *progress {
@@ -301,24 +303,52 @@ func (a *app) newProgress() *progress {
 	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
 		return &progress{done: true}
 	}
-	return &progress{w: f, start: time.Now()}
+	p := &progress{w: f, start: time.Now(), quit: make(chan struct{})}
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.quit:
+				return
+			case <-t.C:
+				p.draw()
+			}
+		}
+	}()
+	return p
 }
 
 func (p *progress) update(have, total int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.done || time.Since(p.start) < 500*time.Millisecond {
+	p.have, p.total = have, total
+}
+
+func (p *progress) draw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
 		return
 	}
-	fmt.Fprintf(p.w, "\rmetadata: %d/%d pieces", have, total)
+	el := time.Since(p.start).Round(100 * time.Millisecond)
+	if p.total == 0 {
+		fmt.Fprintf(p.w, "\r\033[Kmetadata: connecting, %v", el)
+	} else {
+		fmt.Fprintf(p.w, "\r\033[Kmetadata: %d/%d pieces, %v", p.have, p.total, el)
+	}
 	p.drawn = true
 }
 
 func (p *progress) stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.done {
+		return
+	}
 	if p.drawn {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
 	p.done, p.drawn = true, false
+	close(p.quit)
 }

@@ -200,6 +200,9 @@ func (co *coordinator) join(w *worker, size int64) error {
 func (co *coordinator) useSize(size int) {
 	a, _ := NewAssembler(int64(size), co.cfg.MaxSize) // checked in join
 	co.asm, co.inflight = a, make([]int, a.Pieces())
+	if co.cfg.Progress != nil {
+		co.cfg.Progress(0, a.Pieces())
+	}
 }
 
 // eligible: peer idx may fetch for the current size; the caller holds mu.
