@@ -36,6 +36,9 @@ type Handshake struct {
 	// Notes lists what was odd about the handshake: fields of the wrong
 	// type, skipped or duplicate ids.
 	Notes []string
+	// Changes lists what this handshake changed from the previous one on
+	// the same connection (nil for the first).
+	Changes []string
 
 	rawM map[string]any
 }

@@ -11,13 +11,21 @@ import (
 const (
 	UTMetadata = "ut_metadata" // BEP 9
 	LTMetadata = "LT_metadata" // libtorrent's legacy metadata extension
-	DontHave   = "lt_donthave" // BEP 54
+	LTDontHave = "lt_donthave" // BEP 54
+)
+
+// Extensions btext understands when watching a peer.
+const (
+	UTPex      = "ut_pex"
+	UploadOnly = "upload_only"
 )
 
 // Our local extension ids: constants, as BEP 10 intends, so that incoming
 // messages can be dispatched with a switch. They follow libtorrent's numbers.
 const (
+	LocalUTPex      uint8 = 1
 	LocalUTMetadata uint8 = 2
+	LocalUploadOnly uint8 = 3
 	LocalDontHave   uint8 = 7
 	LocalLTMetadata uint8 = 14
 )
@@ -27,19 +35,32 @@ func LocalM() map[string]int {
 	return map[string]int{
 		UTMetadata: int(LocalUTMetadata),
 		LTMetadata: int(LocalLTMetadata),
-		DontHave:   int(LocalDontHave),
+		LTDontHave: int(LocalDontHave),
 	}
+}
+
+// WatchM is LocalM plus ut_pex and upload_only: what btext advertises when
+// it watches a peer, so that the peer sends those too.
+func WatchM() map[string]int {
+	m := LocalM()
+	m[UTPex] = int(LocalUTPex)
+	m[UploadOnly] = int(LocalUploadOnly)
+	return m
 }
 
 // LocalName names one of our local ids, or returns "".
 func LocalName(id uint8) string {
 	switch id {
+	case LocalUTPex:
+		return UTPex
+	case LocalUploadOnly:
+		return UploadOnly
 	case LocalUTMetadata:
 		return UTMetadata
 	case LocalLTMetadata:
 		return LTMetadata
 	case LocalDontHave:
-		return DontHave
+		return LTDontHave
 	}
 	return ""
 }

@@ -124,6 +124,15 @@ func (s *Session) Receive(msg peer.Message) (notes []string, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if prev := s.Ext; prev != nil {
+		h.Changes = diff(prev, h)
+		// m is additive: names the new handshake leaves out keep their ids.
+		for name, id := range prev.M {
+			if _, ok := h.M[name]; !ok {
+				h.M[name] = id
+			}
+		}
+	}
 	notes = s.Registry.Apply(h.rawM)
 	h.Notes = append(h.Notes, notes...)
 	s.Ext = h

@@ -90,7 +90,11 @@ type Conn struct {
 	remote Handshake
 	fr     FrameReader
 	wbuf   []byte
+	pieces Pieces
 }
+
+// Pieces is what the peer has said it has (see Pieces).
+func (c *Conn) Pieces() *Pieces { return &c.pieces }
 
 // SplitAddr checks a peer address: host:port, [v6]:port or name:port.
 func SplitAddr(addr string) (host string, port uint16, err error) {
@@ -276,7 +280,27 @@ func (c *Conn) ReadMessage(ctx context.Context) (Message, error) {
 	if err := c.m.receive(msg); err != nil {
 		return Message{}, err
 	}
+	c.track(msg)
 	return msg, nil
+}
+
+// track updates the peer's pieces and our pending requests.
+func (c *Conn) track(msg Message) {
+	if msg.KeepAlive {
+		return
+	}
+	switch msg.ID {
+	case Have, Bitfield, HaveAll, HaveNone:
+		if note := c.pieces.apply(msg); note != "" {
+			c.log.Warn().Str("msg", msg.String()).Msg(note)
+		}
+	case Piece, Reject:
+		c.pieces.answered(binary.BigEndian.Uint32(msg.Payload))
+	case Choke:
+		if !c.m.local.Fast() || !c.m.remote.Fast() {
+			clear(c.pieces.pending) // without the fast extension a choke cancels every request
+		}
+	}
 }
 
 // WriteMessage sends one message within cfg.WriteTimeout.
@@ -295,6 +319,9 @@ func (c *Conn) WriteMessages(ctx context.Context, msgs ...Message) error {
 		var err error
 		if b, err = msg.AppendBinary(b); err != nil {
 			return err
+		}
+		if msg.ID == Request && len(msg.Payload) == 12 {
+			c.pieces.requested(binary.BigEndian.Uint32(msg.Payload))
 		}
 		if e := c.log.Trace(); e.Enabled() {
 			e.Stringer("msg", msg).Msg("send")

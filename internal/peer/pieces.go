@@ -1,0 +1,178 @@
+package peer
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+)
+
+// maxPieces bounds a piece index when the piece count is unknown: a
+// bitfield of the largest message we accept.
+const maxPieces = DefaultMaxMessageLen * 8
+
+// Pieces is what a peer has said it has, from bitfield, have, have_all and
+// have_none, less what it has since said it dropped with lt_donthave
+// (BEP 54). It also counts our outstanding block requests per piece, so that
+// a dropped piece's requests count as cancelled. Messages that make no sense
+// (an index out of range, a bitfield of the wrong length) are ignored and
+// reported, never fatal.
+type Pieces struct {
+	count   int // the torrent's piece count, 0 while unknown
+	all     bool
+	bits    []byte
+	dropped map[uint32]bool // with all: pieces dropped since have_all
+	pending map[uint32]int
+}
+
+// SetCount gives the torrent's piece count once it is known (from the
+// metadata); a bitfield already received is checked against it.
+func (p *Pieces) SetCount(n int) (note string) {
+	p.count = n
+	want := (n + 7) / 8
+	if len(p.bits) > want {
+		note = fmt.Sprintf("bitfield of %d bytes for %d pieces: extra bits dropped", len(p.bits), n)
+		p.bits = p.bits[:want]
+	}
+	if n%8 != 0 && len(p.bits) == want {
+		p.bits[want-1] &= 0xff << (8 - n%8)
+	}
+	return note
+}
+
+// Count returns the piece count, 0 when unknown.
+func (p *Pieces) Count() int { return p.count }
+
+func (p *Pieces) inRange(i uint32) bool {
+	if p.count > 0 {
+		return int64(i) < int64(p.count)
+	}
+	return i < maxPieces
+}
+
+// Has reports whether the peer has piece i.
+func (p *Pieces) Has(i uint32) bool {
+	if !p.inRange(i) {
+		return false
+	}
+	if p.all {
+		return !p.dropped[i]
+	}
+	return int(i/8) < len(p.bits) && p.bits[i/8]&(0x80>>(i%8)) != 0
+}
+
+// Seed reports whether the peer has every piece, as far as is known.
+func (p *Pieces) Seed() bool {
+	if p.all {
+		return len(p.dropped) == 0
+	}
+	return p.count > 0 && p.NumHave() == p.count
+}
+
+// NumHave counts the pieces the peer has (with have_all and an unknown
+// count: -1).
+func (p *Pieces) NumHave() int {
+	if p.all {
+		if p.count == 0 {
+			return -1
+		}
+		return p.count - len(p.dropped)
+	}
+	n := 0
+	for _, b := range p.bits {
+		n += bits.OnesCount8(b)
+	}
+	return n
+}
+
+// apply takes a have, bitfield, have_all or have_none from the peer.
+func (p *Pieces) apply(msg Message) (note string) {
+	switch msg.ID {
+	case HaveAll:
+		p.all, p.bits, p.dropped = true, nil, nil
+	case HaveNone:
+		p.all, p.bits, p.dropped = false, nil, nil
+	case Bitfield:
+		if p.count > 0 && len(msg.Payload) != (p.count+7)/8 {
+			return fmt.Sprintf("bitfield of %d bytes for %d pieces: ignored", len(msg.Payload), p.count)
+		}
+		p.all, p.dropped = false, nil
+		p.bits = append(p.bits[:0], msg.Payload...)
+		if p.count > 0 {
+			p.SetCount(p.count)
+		}
+	case Have:
+		i := binary.BigEndian.Uint32(msg.Payload)
+		if !p.inRange(i) {
+			return fmt.Sprintf("have %d: out of range, ignored", i)
+		}
+		if p.all {
+			delete(p.dropped, i)
+			return ""
+		}
+		if need := int(i/8) + 1; need > len(p.bits) {
+			p.bits = append(p.bits, make([]byte, need-len(p.bits))...)
+		}
+		p.bits[i/8] |= 0x80 >> (i % 8)
+	}
+	return ""
+}
+
+// DontHave applies an lt_donthave for piece i as BEP 54 says: the piece is
+// cleared, the peer stops counting as a seed, and our pending requests for
+// the piece count as cancelled (their number is returned). An index out of
+// range or a piece the peer never had is ignored, with the reason.
+func (p *Pieces) DontHave(i uint32) (cancelled int, ignored string) {
+	switch {
+	case !p.inRange(i):
+		if p.count > 0 {
+			return 0, fmt.Sprintf("piece %d out of range 0..%d", i, p.count-1)
+		}
+		return 0, fmt.Sprintf("piece %d out of range", i)
+	case !p.Has(i):
+		return 0, fmt.Sprintf("piece %d was never announced", i)
+	}
+	if p.all {
+		if p.dropped == nil {
+			p.dropped = map[uint32]bool{}
+		}
+		p.dropped[i] = true
+	} else {
+		p.bits[i/8] &^= 0x80 >> (i % 8)
+	}
+	cancelled = p.pending[i]
+	delete(p.pending, i)
+	return cancelled, ""
+}
+
+// requested and answered keep our block requests per piece.
+func (p *Pieces) requested(i uint32) {
+	if p.pending == nil {
+		p.pending = map[uint32]int{}
+	}
+	p.pending[i]++
+}
+
+func (p *Pieces) answered(i uint32) {
+	if p.pending[i] > 1 {
+		p.pending[i]--
+	} else {
+		delete(p.pending, i)
+	}
+}
+
+// Pending is the number of our block requests for piece i not yet answered.
+func (p *Pieces) Pending(i uint32) int { return p.pending[i] }
+
+// Summary describes the peer's pieces in a few words.
+func (p *Pieces) Summary() string {
+	switch n := p.NumHave(); {
+	case p.all && len(p.dropped) == 0:
+		return "all pieces"
+	case n < 0:
+		return fmt.Sprintf("all pieces but %d", len(p.dropped))
+	case p.count > 0:
+		return fmt.Sprintf("%d of %d pieces", n, p.count)
+	default:
+		return fmt.Sprintf("%d pieces", n)
+	}
+}
