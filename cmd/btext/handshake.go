@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +22,7 @@ import (
 type handshakeOptions struct {
 	infoHash string
 	json     bool
+	watch    time.Duration
 }
 
 func newHandshakeCmd(a *app) *cobra.Command {
@@ -36,7 +39,17 @@ handshake (m, p, v, yourip, ipv4, ipv6, reqq, metadata_size, and the rest).
 Without --info-hash a random info hash is used; most peers close the
 connection at once on a torrent they do not have (exit 3).
 A peer that does not set the extension protocol bit: what it sent is shown
-and btext exits 4.`,
+and btext exits 4.
+
+--watch DURATION keeps the connection open afterwards and prints each message
+the peer sends, decoded: have, bitfield (a summary), have_all/have_none,
+lt_donthave (applied to the peer's pieces as BEP 54 says, or why it was
+ignored), upload_only, ut_pex peers, re-sent extended handshakes with what
+changed. btext then also advertises ut_pex and upload_only, so that peers
+send them. With --json: the handshake object, then one object per message
+({"t": seconds since the handshake, "type": ..., ...}), then
+{"type": "end", "reason": "time" or "closed"}. The watch does not count
+against --timeout.`,
 		Example: `  btext handshake 127.0.0.1:6881 --info-hash 3b245504cf5f11bbdbe1201cea6a6bf45aee1bc0
   btext handshake '[::1]:51413' --info-hash 'magnet:?xt=urn:btih:...' --json`,
 		Args: exactArgs(1),
@@ -45,7 +58,8 @@ and btext exits 4.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.infoHash, "info-hash", "", "info hash (40 hex, 32 base32, 64 hex v2) or magnet URI of a torrent the peer has")
-	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON object")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON object (with --watch: one per line)")
+	cmd.Flags().DurationVar(&o.watch, "watch", 0, "after the handshake, print what the peer sends for this long")
 	return cmd
 }
 
@@ -64,12 +78,19 @@ func (a *app) runHandshake(ctx context.Context, addr string, o handshakeOptions)
 		}
 		hash = t.HandshakeHash()
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	if o.watch < 0 {
+		return usagef("--watch must be positive")
+	}
+	local := extensions.Local{Client: "btext " + version}
+	if o.watch > 0 {
+		local.M = extensions.WatchM()
+	}
+	hctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	s, err := extensions.Connect(ctx, addr, extensions.Options{
+	s, err := extensions.Connect(hctx, addr, extensions.Options{
 		InfoHash: hash,
 		PeerID:   peer.RandomPeerID(),
-		Local:    extensions.Local{Client: "btext " + version},
+		Local:    local,
 		Peer:     a.peerConfig(),
 	})
 	if s != nil {
@@ -82,7 +103,57 @@ func (a *app) runHandshake(ctx context.Context, addr string, o handshakeOptions)
 	if err != nil && random && errors.Is(err, peer.ErrClosedByPeer) {
 		return fmt.Errorf("%w; the info hash was random: pass --info-hash of a torrent the peer has", err)
 	}
-	return err
+	if err != nil || o.watch == 0 {
+		return err
+	}
+	return a.watchPeer(ctx, s, o)
+}
+
+// watchEvent is one line of --watch --json.
+type watchEvent struct {
+	T float64 `json:"t"`
+	extensions.Event
+	Reason string `json:"reason,omitempty"`
+}
+
+// watchPeer prints every message the peer sends for o.watch.
+func (a *app) watchPeer(ctx context.Context, s *extensions.Session, o handshakeOptions) error {
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, o.watch)
+	defer cancel()
+	emit := func(e watchEvent) error {
+		e.T = math.Round(time.Since(start).Seconds()*1000) / 1000
+		return a.print(o.json, e, func(w io.Writer) {
+			if e.Type == "end" {
+				fmt.Fprintf(w, "%8.3fs watch ended: %s\n", e.T, e.Reason)
+				return
+			}
+			fmt.Fprintf(w, "%8.3fs %s\n", e.T, e.Event)
+		})
+	}
+	if !o.json {
+		fmt.Fprintf(a.stdout, "watching for %v\n", o.watch)
+	}
+	for {
+		msg, err := s.Conn.ReadMessage(wctx)
+		var te *peer.TimeoutError
+		switch {
+		case err == nil:
+		case errors.As(err, &te) && ctx.Err() == nil:
+			return emit(watchEvent{Event: extensions.Event{Type: "end"}, Reason: "time"})
+		case errors.Is(err, peer.ErrClosedByPeer):
+			return emit(watchEvent{Event: extensions.Event{Type: "end"}, Reason: "closed by the peer"})
+		default:
+			return err
+		}
+		e, err := s.Handle(msg)
+		if err != nil {
+			return err
+		}
+		if err := emit(watchEvent{Event: e}); err != nil {
+			return err
+		}
+	}
 }
 
 // handshakeResult is the output of btext handshake; its JSON form is an

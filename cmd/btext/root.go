@@ -58,7 +58,7 @@ Results go to stdout (--json for scripts), logs to stderr.`,
 	f.DurationVar(&a.timeout, "timeout", defaultTimeout, "deadline for the whole command (serve: for each connection's handshakes)")
 	f.StringVar(&a.bind, "bind", "", "local IP address to connect from")
 
-	root.AddCommand(newHandshakeCmd(a), newFetchMetadataCmd(a), newServeCmd(a))
+	root.AddCommand(newHandshakeCmd(a), newFetchMetadataCmd(a), newDontHaveCmd(a), newServeCmd(a))
 	return root
 }
 

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,8 +16,9 @@ import (
 )
 
 type serveOptions struct {
-	listen  string
-	maxSize int64
+	listen    string
+	maxSize   int64
+	dropPiece string
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -30,8 +34,12 @@ unknown info hash is closed after its handshake.
 
 Once listening, "listening on HOST:PORT" is printed on stdout, so scripts can
 pass --listen 127.0.0.1:0 and read the port. Every connection and every
-message received is logged on stderr (level info). Runs until interrupted
-(Ctrl-C or SIGTERM: exit 130).`,
+message received is logged on stderr (level info), have and lt_donthave
+with their piece. Runs until interrupted (Ctrl-C or SIGTERM: exit 130).
+
+--drop-piece N[@DURATION] makes serve announce every piece to each peer (a
+bitfield) and, DURATION after the handshakes, send it lt_donthave N if it
+advertises lt_donthave: a way to see a client receive one.`,
 		Example: `  btext serve testdata/demo.torrent --listen 127.0.0.1:0`,
 		Args:    minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -40,6 +48,7 @@ message received is logged on stderr (level info). Runs until interrupted
 	}
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:6881", "address to listen on (host:port; port 0 picks a free one)")
 	cmd.Flags().Int64Var(&o.maxSize, "max-torrent-size", metadata.DefaultMaxSize, "largest .torrent file accepted, in bytes")
+	cmd.Flags().StringVar(&o.dropPiece, "drop-piece", "", "N[@DURATION]: announce every piece (bitfield), then after DURATION (default 0) send lt_donthave N to each peer that advertises lt_donthave")
 	return cmd
 }
 
@@ -60,6 +69,10 @@ func (a *app) runServe(ctx context.Context, files []string, o serveOptions) erro
 		}
 		ev.Msg("torrent loaded")
 	}
+	drop, err := parseDrop(o.dropPiece, torrents)
+	if err != nil {
+		return err
+	}
 	cfg := a.peerConfig()
 	cfg.ReadTimeout = metadata.DefaultIdleTimeout
 	srv, err := metadata.NewServer(metadata.ServerConfig{
@@ -68,6 +81,7 @@ func (a *app) runServe(ctx context.Context, files []string, o serveOptions) erro
 		Client:              "btext " + version,
 		Peer:                cfg,
 		ExtHandshakeTimeout: a.timeout,
+		Drop:                drop,
 		Log:                 a.log,
 	})
 	if err != nil {
@@ -89,4 +103,29 @@ func (a *app) runServe(ctx context.Context, files []string, o serveOptions) erro
 	}
 	a.log.Info().Msg("stopped")
 	return context.Cause(ctx)
+}
+
+// parseDrop reads --drop-piece N[@DURATION] and checks N against every
+// torrent's piece count.
+func parseDrop(s string, torrents []*metadata.Torrent) (*metadata.DropPiece, error) {
+	if s == "" {
+		return nil, nil
+	}
+	num, after, hasAfter := strings.Cut(s, "@")
+	n, err := strconv.ParseUint(num, 10, 32)
+	if err != nil {
+		return nil, usagef("--drop-piece %q: want N or N@DURATION", s)
+	}
+	d := &metadata.DropPiece{Piece: uint32(n)}
+	if hasAfter {
+		if d.After, err = time.ParseDuration(after); err != nil || d.After < 0 {
+			return nil, usagef("--drop-piece %q: bad duration %q", s, after)
+		}
+	}
+	for _, t := range torrents {
+		if int64(n) >= int64(t.Pieces) {
+			return nil, usagef("--drop-piece %d: %s has %d pieces", n, peer.Escape(t.Name), t.Pieces)
+		}
+	}
+	return d, nil
 }

@@ -61,6 +61,18 @@ type Result struct {
 // assembled copy fails the hash, the pieces are dropped and the fetch goes
 // on one peer at a time, so that the liar is found and shut out.
 func Fetch(ctx context.Context, cfg FetchConfig) (*Result, error) {
+	return fetch(ctx, cfg, nil)
+}
+
+// FetchSession fetches the metadata over a session that is already open
+// (btext dont-have learns the piece count this way, on its one
+// connection). The session is left open.
+func FetchSession(ctx context.Context, sess *extensions.Session, cfg FetchConfig) (*Result, error) {
+	cfg.Peers = []string{sess.Conn.RemoteAddr().String()}
+	return fetch(ctx, cfg, sess)
+}
+
+func fetch(ctx context.Context, cfg FetchConfig, sess *extensions.Session) (*Result, error) {
 	if len(cfg.Peers) == 0 {
 		return nil, errors.New("no peers to fetch from")
 	}
@@ -82,7 +94,7 @@ func Fetch(ctx context.Context, cfg FetchConfig) (*Result, error) {
 	co.alive = len(cfg.Peers) // before any worker can leave
 	var wg sync.WaitGroup
 	for i, addr := range cfg.Peers {
-		w := &worker{idx: i, co: co, cfg: &cfg, stats: PeerStats{Addr: addr}}
+		w := &worker{idx: i, co: co, cfg: &cfg, stats: PeerStats{Addr: addr}, sess: sess}
 		workers[i] = w
 		wg.Add(1)
 		go func() {

@@ -33,7 +33,9 @@ type ServerConfig struct {
 	IdleTimeout time.Duration
 	// ExtHandshakeTimeout bounds the wait for a peer's extended handshake.
 	ExtHandshakeTimeout time.Duration
-	Log                 zerolog.Logger
+	// Drop, if set, announces every piece and then sends lt_donthave.
+	Drop *DropPiece
+	Log  zerolog.Logger
 }
 
 // Server is btext as a peer: it answers handshakes for the torrents it was
@@ -137,31 +139,92 @@ func (s *Server) session(ctx context.Context, c *peer.Conn) error {
 			return err
 		}
 		logExtHandshake(log, sess.Ext)
-		batch = sess.Early
+		batch = append(batch, sess.Early...)
 	} else {
 		log.Info().Msg("peer does not support the extension protocol")
 	}
 	p := &servedPeer{Session: sess, t: t, log: log}
+	if t.Pieces > 0 {
+		c.Pieces().SetCount(t.Pieces)
+	}
+	if d := s.cfg.Drop; d != nil && h.Reserved.Extended() {
+		if err := p.announceAll(ctx); err != nil {
+			return err
+		}
+		p.dropAt = time.Now().Add(d.After)
+		p.drop = d
+	}
 	for {
 		// Take every message that has already arrived as one batch: its
 		// metadata requests are the ones queued with us, and those beyond
 		// the reqq we advertised are rejected.
 		for len(batch) < maxBatch && (len(batch) == 0 || c.MessageBuffered()) {
-			msg, err := c.ReadMessage(ctx)
+			msg, err := p.read(ctx)
 			if err != nil {
 				return err
 			}
-			batch = append(batch, msg)
+			if msg == nil {
+				break // the drop was due and is sent
+			}
+			batch = append(batch, *msg)
 		}
 		p.queued = 0
 		for _, msg := range batch {
-			s.logMessage(log, msg)
 			if err := p.handle(ctx, msg); err != nil {
 				return err
 			}
 		}
 		batch = batch[:0]
 	}
+}
+
+// read reads the next message; while a --drop-piece is pending it wakes up
+// when the drop is due, sends it and returns nil.
+func (p *servedPeer) read(ctx context.Context) (*peer.Message, error) {
+	if p.drop == nil {
+		msg, err := p.Conn.ReadMessage(ctx)
+		return &msg, err
+	}
+	rctx, cancel := context.WithDeadline(ctx, p.dropAt)
+	msg, err := p.Conn.ReadMessage(rctx)
+	cancel()
+	var te *peer.TimeoutError
+	if err != nil && errors.As(err, &te) && ctx.Err() == nil && !time.Now().Before(p.dropAt) {
+		return nil, p.sendDrop(ctx)
+	}
+	return &msg, err
+}
+
+// DropPiece makes serve tell each peer that advertises lt_donthave that it
+// no longer has Piece, After the handshakes (btext serve --drop-piece).
+type DropPiece struct {
+	Piece uint32
+	After time.Duration
+}
+
+// announceAll sends a bitfield with every piece: BEP 54 receivers ignore a
+// dont-have for a piece never announced.
+func (p *servedPeer) announceAll(ctx context.Context) error {
+	n := p.t.Pieces
+	bits := make([]byte, (n+7)/8)
+	for i := range n {
+		bits[i/8] |= 0x80 >> (i % 8)
+	}
+	p.log.Info().Int("pieces", n).Msg("announced every piece (bitfield)")
+	return p.Conn.WriteMessage(ctx, peer.Message{ID: peer.Bitfield, Payload: bits})
+}
+
+func (p *servedPeer) sendDrop(ctx context.Context) error {
+	d := p.drop
+	p.drop = nil
+	id, ok := p.Registry.ID(extensions.LTDontHave)
+	if !ok {
+		p.log.Info().Uint32("piece", d.Piece).Msg("peer does not advertise lt_donthave: no dont-have sent")
+		return nil
+	}
+	b, _ := extensions.DontHave{Piece: d.Piece}.AppendBinary(nil)
+	p.log.Info().Uint32("piece", d.Piece).Uint8("id", id).Msg("sent lt_donthave")
+	return p.Conn.WriteMessage(ctx, peer.ExtendedMessage(id, b))
 }
 
 // maxBatch bounds how many buffered messages are taken at once.
@@ -172,18 +235,28 @@ type servedPeer struct {
 	*extensions.Session
 	t      *Torrent
 	log    *zerolog.Logger
+	drop   *DropPiece // pending --drop-piece
+	dropAt time.Time
 	queued int
 }
 
+// handle logs a message, decoded (have and lt_donthave with their piece),
+// applies it to the connection's state and answers metadata requests.
 func (p *servedPeer) handle(ctx context.Context, msg peer.Message) error {
+	e, err := p.Handle(msg)
+	if err != nil {
+		return err
+	}
+	ev := p.log.Info().Str("msg", e.String())
+	if e.Piece != nil {
+		ev = ev.Uint32("piece", *e.Piece)
+	}
+	ev.Msg("recv " + e.Type)
 	if msg.KeepAlive || msg.ID != peer.Extended {
 		return nil
 	}
 	switch msg.Payload[0] {
 	case 0:
-		if _, err := p.Receive(msg); err != nil {
-			return err
-		}
 		logExtHandshake(p.log, p.Ext)
 	case extensions.LocalUTMetadata:
 		return p.serveUT(ctx, msg.Payload[1:])
@@ -305,26 +378,6 @@ func (s *Server) localHandshake(t *Torrent, c *peer.Conn) extensions.Local {
 		l.MetadataSize = int64(len(t.Info))
 	}
 	return l
-}
-
-func (s *Server) logMessage(log *zerolog.Logger, msg peer.Message) {
-	ev := log.Info()
-	if msg.KeepAlive {
-		ev.Str("msg", "keep-alive").Msg("recv")
-		return
-	}
-	ev = ev.Stringer("msg", msg).Int("len", len(msg.Payload)+1)
-	if msg.ID == peer.Extended && len(msg.Payload) > 0 {
-		name := "handshake"
-		if id := msg.Payload[0]; id != 0 {
-			name = extensions.LocalName(id)
-			if name == "" {
-				name = fmt.Sprintf("unknown extension id %d", id)
-			}
-		}
-		ev = ev.Str("ext", name)
-	}
-	ev.Msg("recv")
 }
 
 func logExtHandshake(log *zerolog.Logger, h *extensions.Handshake) {

@@ -67,6 +67,19 @@ func (w *worker) mayAsk(i int) bool {
 }
 
 func (w *worker) run(ctx context.Context) error {
+	if w.sess == nil {
+		sess, err := w.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer sess.Close()
+		w.sess = sess
+	}
+	return w.fetch(ctx)
+}
+
+// connect dials the worker's peer.
+func (w *worker) connect(ctx context.Context) (*extensions.Session, error) {
 	opt := w.cfg.Session
 	opt.Peer.QuickAck = true
 	// What a peer sends is verified against the target's hashes, so a peer
@@ -85,10 +98,15 @@ func (w *worker) run(ctx context.Context) error {
 		if sess != nil {
 			sess.Close()
 		}
-		return err
+		return nil, err
 	}
-	defer sess.Close()
-	w.sess = sess
+	return sess, nil
+}
+
+// fetch runs the metadata exchange on the worker's session.
+func (w *worker) fetch(ctx context.Context) error {
+	sess := w.sess
+	w.stats.Client = peer.ClientName(sess.Remote.PeerID)
 	w.inflight, w.late = map[int]request{}, map[int]request{}
 	w.rejects, w.retryAt = map[int]int{}, map[int]time.Time{}
 	if err := w.pickExtension(); err != nil {

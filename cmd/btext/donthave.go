@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/btext/btext/internal/extensions"
+	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/peer"
+)
+
+type dontHaveOptions struct {
+	force      bool
+	id         uint8
+	pieces     int
+	noAnnounce bool
+	wait       time.Duration
+	linger     time.Duration
+	json       bool
+}
+
+func newDontHaveCmd(a *app) *cobra.Command {
+	var o dontHaveOptions
+	cmd := &cobra.Command{
+		Use:   "dont-have <infohash|magnet> <peer> <piece>...",
+		Short: "Tell a peer that pieces are gone, with libtorrent's lt_donthave (BEP 54)",
+		Long: `Handshake with a peer and send lt_donthave (BEP 54) for each piece: "I no
+longer have this piece". The peer must advertise lt_donthave (else exit 4);
+--force sends it anyway, on the id given with --id.
+
+A receiver ignores a dont-have for a piece it never saw announced (BEP 54;
+libtorrent does exactly that), so btext first announces the pieces: with a
+bitfield when it knows the piece count, from --pieces N or from the
+torrent's metadata, which it fetches from the peer when the peer offers it;
+else with a have message for each piece. --no-announce sends the dont-haves
+bare. Piece indexes are checked against the piece count when it is known
+(exit 2 when out of range).
+
+After sending, btext reads what the peer does for --linger and reports it:
+the messages it sent and whether it closed the connection. A peer that closes
+after our announce is reported and btext exits 3.`,
+		Example: `  btext dont-have 0c1cff1615a3bab426a5e1665f5f44f6a344e67f 127.0.0.1:6881 1 3
+  btext dont-have HASH 127.0.0.1:6881 7 --pieces 10 --json --linger 2s
+  btext dont-have HASH 127.0.0.1:6881 7 --force --id 7 --no-announce`,
+		Args: minArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runDontHave(cmd.Context(), args[0], args[1], args[2:], o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.force, "force", false, "send even if the peer does not advertise lt_donthave (needs --id)")
+	f.Uint8Var(&o.id, "id", 0, "the peer's lt_donthave id to send on (with --force; default: the id it advertises)")
+	f.IntVar(&o.pieces, "pieces", 0, "the torrent's piece count (default: from the metadata, fetched from the peer)")
+	f.BoolVar(&o.noAnnounce, "no-announce", false, "do not announce the pieces first (the peer will likely ignore the dont-haves)")
+	f.DurationVar(&o.wait, "wait", 0, "pause between the announce and the dont-haves")
+	f.DurationVar(&o.linger, "linger", time.Second, "how long to watch the peer after sending")
+	f.BoolVar(&o.json, "json", false, "print a JSON report")
+	return cmd
+}
+
+// dontHaveReport is the output of btext dont-have; its JSON form is an
+// interface.
+type dontHaveReport struct {
+	Peer       string   `json:"peer"`
+	InfoHash   string   `json:"info_hash"`
+	Client     string   `json:"client"`
+	ID         uint8    `json:"lt_donthave_id"`
+	Forced     bool     `json:"forced"`
+	PieceCount int      `json:"piece_count"` // 0 when unknown
+	Announce   string   `json:"announce"`    // bitfield, have or none
+	Announced  []uint32 `json:"announced"`
+	Sent       []uint32 `json:"sent"`
+	After      struct {
+		Messages []extensions.Event `json:"messages"`
+		Closed   bool               `json:"closed"`
+		Error    string             `json:"error,omitempty"`
+	} `json:"after"`
+}
+
+func parsePieces(args []string) ([]uint32, error) {
+	var out []uint32
+	for _, s := range args {
+		n, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return nil, usagef("piece %q: want a piece index, 0 to 4294967295", s)
+		}
+		out = append(out, uint32(n))
+	}
+	return out, nil
+}
+
+func (a *app) runDontHave(ctx context.Context, what, addr string, args []string, o dontHaveOptions) error {
+	target, err := metadata.ParseTarget(what)
+	if err != nil {
+		return &usageError{err}
+	}
+	if _, _, err := peer.SplitAddr(addr); err != nil {
+		return &usageError{err}
+	}
+	pieces, err := parsePieces(args)
+	if err != nil {
+		return err
+	}
+	if o.pieces < 0 {
+		return usagef("--pieces must be positive")
+	}
+	if o.force && o.id == 0 {
+		return usagef("--force needs --id N (1-255): the id the peer would use for lt_donthave")
+	}
+	if err := checkRange(pieces, o.pieces); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	sess, err := extensions.Connect(ctx, addr, extensions.Options{
+		InfoHash: target.HandshakeHash(),
+		PeerID:   peer.RandomPeerID(),
+		Local:    extensions.Local{Client: "btext " + version},
+		Peer:     a.peerConfig(),
+	})
+	if err != nil {
+		if sess != nil {
+			sess.Close()
+		}
+		return err
+	}
+	defer sess.Close()
+	rep := &dontHaveReport{Peer: addr, InfoHash: target.HandshakeHash().String(), Client: peer.ClientName(sess.Remote.PeerID), Forced: o.force, Sent: []uint32{}, Announced: []uint32{}}
+	rep.After.Messages = []extensions.Event{}
+	id, ok := sess.Registry.ID(extensions.LTDontHave)
+	switch {
+	case o.force:
+		id = o.id
+	case !ok:
+		return fmt.Errorf("lt_donthave: %w (it offers %s; --force --id N sends it anyway)", extensions.ErrNotSupported, offered(sess))
+	}
+	rep.ID = id
+
+	count := o.pieces
+	if count == 0 && !o.noAnnounce {
+		count = a.pieceCount(ctx, sess, target)
+	}
+	rep.PieceCount = count
+	if err := checkRange(pieces, count); err != nil {
+		return err
+	}
+	if count > 0 {
+		sess.Conn.Pieces().SetCount(count)
+	}
+
+	err = a.sendDontHaves(ctx, sess, rep, pieces, count, o)
+	printErr := a.print(o.json, rep, rep.writeText)
+	if err != nil {
+		return err
+	}
+	return printErr
+}
+
+// pieceCount learns the torrent's piece count from its metadata, fetched
+// over the session when the peer offers it; 0 when that is not possible.
+func (a *app) pieceCount(ctx context.Context, sess *extensions.Session, target metadata.Target) int {
+	if sess.Ext.MetadataSize == nil {
+		return 0
+	}
+	if _, ok := sess.Registry.ID(extensions.UTMetadata); !ok {
+		if _, ok := sess.Registry.ID(extensions.LTMetadata); !ok {
+			return 0
+		}
+	}
+	res, err := metadata.FetchSession(ctx, sess, metadata.FetchConfig{Target: target, Log: a.log})
+	if err != nil {
+		a.log.Warn().Err(err).Msg("cannot learn the piece count from the metadata: announcing with have messages")
+		return 0
+	}
+	t, err := metadata.ParseInfo(res.Info)
+	if err != nil {
+		return 0
+	}
+	return t.Pieces
+}
+
+func checkRange(pieces []uint32, count int) error {
+	if count <= 0 {
+		return nil
+	}
+	for _, p := range pieces {
+		if int64(p) >= int64(count) {
+			return usagef("piece %d out of range: the torrent has %d pieces (0..%d)", p, count, count-1)
+		}
+	}
+	return nil
+}
+
+func offered(s *extensions.Session) string {
+	names := slices.Sorted(maps.Keys(s.Registry.Names()))
+	if len(names) == 0 {
+		return "no extensions"
+	}
+	return strings.Join(names, ", ")
+}
+
+// sendDontHaves announces the pieces (unless told not to), sends the
+// dont-haves and watches the peer for the linger time.
+func (a *app) sendDontHaves(ctx context.Context, sess *extensions.Session, rep *dontHaveReport, pieces []uint32, count int, o dontHaveOptions) error {
+	c := sess.Conn
+	rep.Announce = "none"
+	if !o.noAnnounce {
+		var msgs []peer.Message
+		if count > 0 {
+			bits := make([]byte, (count+7)/8)
+			for _, p := range pieces {
+				bits[p/8] |= 0x80 >> (p % 8)
+			}
+			msgs = append(msgs, peer.Message{ID: peer.Bitfield, Payload: bits})
+			rep.Announce = "bitfield"
+		} else {
+			for _, p := range pieces {
+				msgs = append(msgs, peer.Message{ID: peer.Have, Payload: binary.BigEndian.AppendUint32(nil, p)})
+			}
+			rep.Announce = "have"
+		}
+		if err := c.WriteMessages(ctx, msgs...); err != nil {
+			return fmt.Errorf("announce: %w", err)
+		}
+		rep.Announced = pieces
+		// A peer that takes offence closes now: find out before going on.
+		if closed, err := a.watch(ctx, sess, rep, o.wait); closed {
+			return fmt.Errorf("peer closed the connection after our announce: %w", err)
+		}
+	}
+	var msgs []peer.Message
+	for _, p := range pieces {
+		b, _ := extensions.DontHave{Piece: p}.AppendBinary(nil)
+		msgs = append(msgs, peer.ExtendedMessage(rep.ID, b))
+	}
+	if err := c.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("send lt_donthave: %w", err)
+	}
+	rep.Sent = pieces
+	if closed, err := a.watch(ctx, sess, rep, o.linger); closed && rep.Announce != "none" {
+		return fmt.Errorf("peer closed the connection after our lt_donthave: %w", err)
+	}
+	return nil
+}
+
+// watch reads what the peer sends for d and records it; it reports
+// whether the peer closed the connection.
+func (a *app) watch(ctx context.Context, sess *extensions.Session, rep *dontHaveReport, d time.Duration) (closed bool, err error) {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		msg, err := sess.Conn.ReadMessage(wctx)
+		var te *peer.TimeoutError
+		switch {
+		case err == nil:
+		case errors.As(err, &te) && ctx.Err() == nil:
+			return false, nil // the linger time is over
+		case errors.Is(err, peer.ErrClosedByPeer):
+			rep.After.Closed = true
+			rep.After.Error = err.Error()
+			return true, err
+		default:
+			rep.After.Error = err.Error()
+			return false, err
+		}
+		e, herr := sess.Handle(msg)
+		if herr != nil {
+			e.Error = herr.Error()
+		}
+		if len(rep.After.Messages) < 1000 {
+			rep.After.Messages = append(rep.After.Messages, e)
+		}
+	}
+}
+
+func (rep *dontHaveReport) writeText(w io.Writer) {
+	p := func(k, format string, args ...any) { fmt.Fprintf(w, "%-11s %s\n", k, fmt.Sprintf(format, args...)) }
+	p("peer", "%s (%s)", rep.Peer, orDash(rep.Client))
+	count := "unknown"
+	if rep.PieceCount > 0 {
+		count = strconv.Itoa(rep.PieceCount)
+	}
+	p("pieces", "%s in the torrent", count)
+	p("announced", "%s %v", rep.Announce, rep.Announced)
+	how := "advertised"
+	if rep.Forced {
+		how = "forced"
+	}
+	p("sent", "lt_donthave %v on id %d (%s)", rep.Sent, rep.ID, how)
+	for _, e := range rep.After.Messages {
+		p("then", "%s", e)
+	}
+	if rep.After.Closed {
+		p("then", "the peer closed the connection")
+	} else if rep.After.Error == "" {
+		p("then", "connection still open")
+	}
+}
