@@ -14,6 +14,7 @@ FUZZ_TARGETS := \
 	./internal/peer:FuzzReadFrame \
 	./internal/peer:FuzzHandshake \
 	./internal/extensions:FuzzParse \
+	./internal/extensions:FuzzDontHave \
 	./internal/metadata:FuzzUTMessage \
 	./internal/metadata:FuzzLTMessage
 

@@ -55,6 +55,25 @@ def interesting_categories():
             | c.connect_notification | c.storage_notification)
 
 
+def report_peers(h, seen):
+    """Print each peer's pieces, as libtorrent's get_peer_info() has them,
+    when they change; and when a peer goes away."""
+    now = {}
+    for p in h.get_peer_info():
+        addr = "%s:%d" % (p.ip[0], p.ip[1])
+        bits = "".join("1" if b else "0" for b in p.pieces)
+        now[addr] = bits
+        if seen.get(addr) != bits:
+            sys.stdout.write("peer %s %s pieces=%s\n" % (addr, p.client.decode("utf-8", "replace")
+                                                          if isinstance(p.client, bytes) else p.client, bits))
+            sys.stdout.flush()
+    for addr in set(seen) - set(now):
+        sys.stdout.write("peer %s gone\n" % addr)
+        sys.stdout.flush()
+    seen.clear()
+    seen.update(now)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--torrent", required=True)
@@ -68,6 +87,9 @@ def main():
                     help="do not stop on stdin EOF (for use in the background)")
     ap.add_argument("--check-timeout", type=float, default=120.0)
     ap.add_argument("--verbose", action="store_true", help="also log peer_log alerts")
+    ap.add_argument("--report-peers", action="store_true",
+                    help="once seeding, print 'peer ADDR CLIENT pieces=0101..' on stdout"
+                         " each time a connected peer's pieces (as libtorrent sees them) change")
     a = ap.parse_args()
 
     if not ipaddress.ip_address(a.listen_ip).is_loopback:
@@ -138,12 +160,13 @@ def main():
            a.save_path))
 
     ready = False
+    seen = {}  # peer address -> last reported pieces string
     listening = False
     listen_failed = False
     start = time.monotonic()
     rc = 0
     while not STOP.is_set():
-        ses.wait_for_alert(100)
+        ses.wait_for_alert(20 if (ready and a.report_peers) else 100)
         for al in ses.pop_alerts():
             if isinstance(al, lt.listen_failed_alert):
                 log("ALERT %s: %s" % (type(al).__name__, al.message()))
@@ -187,6 +210,8 @@ def main():
                 log("not seeding after %.0fs (state %s)" % (a.check_timeout, st.state))
                 rc = 1
                 break
+        elif a.report_peers:
+            report_peers(h, seen)
     log("stopping (rc %d)" % rc)
     ses.remove_torrent(h)
     ses.pause()

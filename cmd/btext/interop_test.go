@@ -36,12 +36,24 @@ func interop(t *testing.T) {
 // parent, waits for it to answer a real handshake and returns its address.
 func startPeer(t *testing.T, client, torrent, parent string) string {
 	t.Helper()
-	work := t.TempDir()
+	addr, _ := startPeerWith(t, client, torrent, parent)
+	return addr
+}
+
+// startPeerWith is startPeer with extra arguments for the client's start
+// script (after "--"); it also returns the peer's work directory.
+func startPeerWith(t *testing.T, client, torrent, parent string, extra ...string) (addr, work string) {
+	t.Helper()
+	work = t.TempDir()
 	script, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "start-peer.sh"))
 	stop, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "stop-peer.sh"))
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, script, client, torrent, parent, work).Output()
+	args := []string{client, torrent, parent, work}
+	if len(extra) > 0 {
+		args = append(append(args, "--"), extra...)
+	}
+	out, err := exec.CommandContext(ctx, script, args...).Output()
 	if err != nil {
 		var stderr string
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -54,9 +66,9 @@ func startPeer(t *testing.T, client, torrent, parent string) string {
 			t.Logf("stop %s: %v %s", client, err, out)
 		}
 	})
-	addr := strings.TrimSpace(string(out))
+	addr = strings.TrimSpace(string(out))
 	t.Logf("%s seeding on %s", client, addr)
-	return addr
+	return addr, work
 }
 
 // demoContent copies testdata/demo to a temporary directory, so that the
@@ -320,4 +332,45 @@ func TestInteropLibtorrentFetchesFromServe(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestInteropDontHave: btext dont-have against libtorrent, checked from
+// libtorrent's side: its get_peer_info() shows the btext connection's
+// pieces set after the announce and cleared after the lt_donthave.
+func TestInteropDontHave(t *testing.T) {
+	interop(t)
+	torrent, parent, tor := demoContent(t)
+	addr, work := startPeerWith(t, "libtorrent", torrent, parent, "--report-peers")
+	code, stdout, stderr, _ := runBtext(t, "dont-have", tor.InfoHash.String(), addr, "1", "2", "--wait", "1s", "--linger", "1s", "--json")
+	t.Logf("btext dont-have --json: %s", stdout)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep dontHaveReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Announce != "bitfield" || rep.ID != 7 || rep.PieceCount != tor.Pieces {
+		t.Errorf("report %+v", rep)
+	}
+	// libtorrent's view, reported by peer-libtorrent.py --report-peers as
+	// "peer ADDR CLIENT pieces=0110". Wait (bounded) for both states.
+	want := []string{"pieces=0110", "pieces=0000"}
+	deadline := time.Now().Add(10 * time.Second)
+	var lines []string
+	for time.Now().Before(deadline) {
+		out, _ := os.ReadFile(filepath.Join(work, "libtorrent.out"))
+		lines = nil
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "btext") && strings.Contains(l, "pieces=") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) >= 2 && strings.HasSuffix(lines[len(lines)-2], want[0]) && strings.HasSuffix(lines[len(lines)-1], want[1]) {
+			t.Logf("libtorrent saw:\n%s", strings.Join(lines, "\n"))
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Errorf("libtorrent's view of btext's pieces: %q, want ... %v", lines, want)
 }
