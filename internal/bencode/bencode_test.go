@@ -168,3 +168,28 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestEntries(t *testing.T) {
+	es, err := DictEntries([]byte("d1:ai1e1:bl1:xe1:cd1:di2eee"), Limits{})
+	if err != nil || len(es) != 3 || es[0].Key != "a" || string(es[1].Value) != "l1:xe" || string(es[2].Value) != "d1:di2ee" {
+		t.Fatalf("%v %v", es, err)
+	}
+	if i, ok := es[0].Value.Int(); !ok || i != 1 {
+		t.Error("Int")
+	}
+	if _, ok := es[1].Value.String(); ok {
+		t.Error("a list is not a string")
+	}
+	items, err := ListItems(es[1].Value, Limits{})
+	if err != nil || len(items) != 1 {
+		t.Fatal(err)
+	}
+	if s, ok := items[0].String(); !ok || s != "x" {
+		t.Error("String")
+	}
+	for _, bad := range []string{"", "le", "d1:ai1e", "d1:ai1eex"} {
+		if _, err := DictEntries([]byte(bad), Limits{}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

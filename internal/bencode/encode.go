@@ -117,3 +117,73 @@ func DictSpan(b []byte, key string, lim Limits) (Raw, error) {
 	}
 	return nil, fmt.Errorf("bencode: no key %q in dictionary", key)
 }
+
+// Entry is one key of a dictionary and its value, still encoded.
+type Entry struct {
+	Key   string
+	Value Raw
+}
+
+// DictEntries lists the keys of the dictionary b holds, in order, with
+// their encoded values, without decoding them: a large info dictionary is
+// read a piece at a time instead of as a tree of maps.
+func DictEntries(b []byte, lim Limits) ([]Entry, error) {
+	if len(b) == 0 || b[0] != 'd' {
+		return nil, &SyntaxError{Offset: 0, Reason: "value is not a dictionary"}
+	}
+	n, err := Scan(b, lim)
+	if err != nil {
+		return nil, err
+	}
+	if n != len(b) {
+		return nil, fmt.Errorf("%w (%d bytes)", ErrTrailingData, len(b)-n)
+	}
+	s := scanner{buf: b, pos: 1, lim: lim.withDefaults()}
+	var out []Entry
+	for b[s.pos] != 'e' {
+		k, _ := s.str() // Scan checked it all
+		start := s.pos
+		_ = s.value(1)
+		out = append(out, Entry{Key: string(k), Value: Raw(b[start:s.pos])})
+	}
+	return out, nil
+}
+
+// ListItems lists the encoded items of the list b holds.
+func ListItems(b []byte, lim Limits) ([]Raw, error) {
+	if len(b) == 0 || b[0] != 'l' {
+		return nil, &SyntaxError{Offset: 0, Reason: "value is not a list"}
+	}
+	n, err := Scan(b, lim)
+	if err != nil {
+		return nil, err
+	}
+	if n != len(b) {
+		return nil, fmt.Errorf("%w (%d bytes)", ErrTrailingData, len(b)-n)
+	}
+	s := scanner{buf: b, pos: 1, lim: lim.withDefaults()}
+	var out []Raw
+	for b[s.pos] != 'e' {
+		start := s.pos
+		_ = s.value(1)
+		out = append(out, Raw(b[start:s.pos]))
+	}
+	return out, nil
+}
+
+// Int decodes an encoded integer.
+func (r Raw) Int() (int64, bool) {
+	v, err := Decode(r, Limits{MaxDepth: 1, MaxValues: 1})
+	i, ok := v.(int64)
+	return i, err == nil && ok
+}
+
+// String decodes an encoded byte string.
+func (r Raw) String() (string, bool) {
+	if len(r) == 0 || r[0] < '0' || r[0] > '9' {
+		return "", false
+	}
+	v, err := Decode(r, Limits{MaxDepth: 1, MaxValues: 1})
+	s, ok := v.(string)
+	return s, err == nil && ok
+}

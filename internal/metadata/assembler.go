@@ -8,7 +8,6 @@ import (
 	"fmt"
 
 	"github.com/btext/btext/internal/bencode"
-	"github.com/btext/btext/internal/peer"
 )
 
 // ErrSize: a metadata size that is missing, not positive, or above the cap.
@@ -134,11 +133,10 @@ func VerifyInfo(info []byte, t Target) error {
 	if len(info) == 0 || info[0] != 'd' {
 		return fmt.Errorf("%w: the metadata hashes right but is not a bencoded dictionary", ErrInvalidMetadata)
 	}
-	if _, err := bencode.DecodeDict(info, bencode.Limits{}); err != nil {
+	// Scan checks it without building anything: a hash-valid dictionary
+	// can still hold millions of values.
+	if n, err := bencode.Scan(info, infoLimits); err != nil || n != len(info) {
 		return fmt.Errorf("%w: the metadata hashes right but is not a valid bencoded dictionary: %v", ErrInvalidMetadata, err)
 	}
 	return nil
 }
-
-// hashOf returns the 20-byte handshake hash of a target (helper for logs).
-func hashOf(t Target) peer.Hash { return t.HandshakeHash() }

@@ -45,53 +45,75 @@ func (t *Torrent) V2Handshake() (h peer.Hash) {
 	return h
 }
 
-// ParseInfo checks an info dictionary and derives a Torrent from it.
+// ParseInfo checks an info dictionary and derives a Torrent from it. The
+// dictionary may come from a peer and be many MiB: it is read key by key,
+// never decoded into one tree.
 func ParseInfo(info []byte) (*Torrent, error) {
-	d, err := bencode.DecodeDict(info, bencode.Limits{})
+	entries, err := bencode.DictEntries(info, infoLimits)
 	if err != nil {
 		return nil, fmt.Errorf("%w: info dictionary: %v", ErrInvalidTorrent, err)
 	}
 	t := &Torrent{Info: info, InfoHash: sha1.Sum(info)}
-	if n, ok := d["name"].(string); ok {
-		t.Name = n
-	}
-	if p, ok := d["private"].(int64); ok && p == 1 {
-		t.Private = true
-	}
-	if pl, ok := d["piece length"].(int64); ok {
-		t.PieceLength = pl
-	}
-	if ps, ok := d["pieces"].(string); ok {
-		if len(ps)%20 != 0 {
-			return nil, fmt.Errorf("%w: pieces is %d bytes, not a multiple of 20", ErrInvalidTorrent, len(ps))
-		}
-		t.HasV1, t.Pieces = true, len(ps)/20
-	}
-	if l, ok := d["length"].(int64); ok {
-		t.Files, t.TotalLength = 1, l
-	} else if files, ok := d["files"].([]any); ok {
-		for _, f := range files {
-			if fd, ok := f.(map[string]any); ok {
-				l, _ := fd["length"].(int64)
-				t.Files++
-				t.TotalLength += l
+	var files, tree bencode.Raw
+	for _, e := range entries {
+		switch e.Key {
+		case "name":
+			t.Name, _ = e.Value.String()
+		case "private":
+			p, _ := e.Value.Int()
+			t.Private = p == 1
+		case "piece length":
+			t.PieceLength, _ = e.Value.Int()
+		case "pieces":
+			ps, ok := e.Value.String()
+			if !ok || len(ps)%20 != 0 {
+				return nil, fmt.Errorf("%w: pieces is not a string of 20-byte hashes", ErrInvalidTorrent)
+			}
+			t.HasV1, t.Pieces = true, len(ps)/20
+		case "length":
+			t.TotalLength, _ = e.Value.Int()
+			t.Files = 1
+		case "files":
+			files = e.Value
+		case "file tree":
+			tree = e.Value
+		case "meta version":
+			if mv, _ := e.Value.Int(); mv == 2 {
+				t.HasV2, t.InfoHashV2 = true, sha256.Sum256(info)
 			}
 		}
-	} else if tree, ok := d["file tree"].(map[string]any); ok {
+	}
+	if files != nil && t.Files == 0 {
+		items, _ := bencode.ListItems(files, infoLimits)
+		for _, it := range items {
+			fe, err := bencode.DictEntries(it, infoLimits)
+			if err != nil {
+				continue
+			}
+			t.Files++
+			for _, e := range fe {
+				if e.Key == "length" {
+					l, _ := e.Value.Int()
+					t.TotalLength += l
+				}
+			}
+		}
+	} else if tree != nil && t.Files == 0 {
 		var pieces int64
 		t.Files, t.TotalLength, pieces = walkFileTree(tree, t.PieceLength, 0)
 		if !t.HasV1 {
 			t.Pieces = int(pieces)
 		}
 	}
-	if mv, ok := d["meta version"].(int64); ok && mv == 2 {
-		t.HasV2, t.InfoHashV2 = true, sha256.Sum256(info)
-	}
 	if !t.HasV1 && !t.HasV2 {
 		return nil, fmt.Errorf("%w: info dictionary has neither pieces (v1) nor meta version 2 (v2)", ErrInvalidTorrent)
 	}
 	return t, nil
 }
+
+// infoLimits bound an info dictionary: tens of thousands of files are
+// legitimate, so the value count is large, but nothing is built from them.
+var infoLimits = bencode.Limits{MaxDepth: 64, MaxValues: 16 << 20}
 
 // LoadFile reads a .torrent file of at most maxSize bytes.
 func LoadFile(path string, maxSize int64) (*Torrent, error) {
@@ -121,25 +143,30 @@ func LoadFile(path string, maxSize int64) (*Torrent, error) {
 // walkFileTree counts the files of a v2 "file tree", their length and
 // their pieces (each v2 file starts a piece). A file is a dictionary with
 // an empty key holding its attributes.
-func walkFileTree(tree map[string]any, pieceLength int64, depth int) (files int, length, pieces int64) {
-	if depth > 64 {
+func walkFileTree(tree bencode.Raw, pieceLength int64, depth int) (files int, length, pieces int64) {
+	entries, err := bencode.DictEntries(tree, infoLimits)
+	if err != nil || depth > 64 {
 		return 0, 0, 0
 	}
-	for k, v := range tree {
-		sub, ok := v.(map[string]any)
-		if !ok {
+	for _, e := range entries {
+		if len(e.Value) == 0 || e.Value[0] != 'd' {
 			continue
 		}
-		if k == "" {
-			l, _ := sub["length"].(int64)
-			files++
-			length += l
-			if pieceLength > 0 && l > 0 {
-				pieces += (l + pieceLength - 1) / pieceLength
+		if e.Key == "" {
+			attrs, _ := bencode.DictEntries(e.Value, infoLimits)
+			for _, a := range attrs {
+				if a.Key == "length" {
+					l, _ := a.Value.Int()
+					files++
+					length += l
+					if pieceLength > 0 && l > 0 {
+						pieces += (l + pieceLength - 1) / pieceLength
+					}
+				}
 			}
 			continue
 		}
-		f, l, p := walkFileTree(sub, pieceLength, depth+1)
+		f, l, p := walkFileTree(e.Value, pieceLength, depth+1)
 		files += f
 		length += l
 		pieces += p
