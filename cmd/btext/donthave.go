@@ -62,7 +62,7 @@ after our announce is reported and btext exits 3.`,
 	f.Uint8Var(&o.id, "id", 0, "the peer's lt_donthave id to send on (with --force; default: the id it advertises)")
 	f.IntVar(&o.pieces, "pieces", 0, "the torrent's piece count (default: from the metadata, fetched from the peer)")
 	f.BoolVar(&o.noAnnounce, "no-announce", false, "do not announce the pieces first (the peer will likely ignore the dont-haves)")
-	f.DurationVar(&o.wait, "wait", 0, "pause between the announce and the dont-haves")
+	f.DurationVar(&o.wait, "wait", 100*time.Millisecond, "pause between the announce and the dont-haves, watching the peer (a peer that objects to the announce closes meanwhile)")
 	f.DurationVar(&o.linger, "linger", time.Second, "how long to watch the peer after sending")
 	f.BoolVar(&o.json, "json", false, "print a JSON report")
 	return cmd

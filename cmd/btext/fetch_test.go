@@ -144,66 +144,6 @@ func TestSafeFileName(t *testing.T) {
 
 func i64(n int64) *int64 { return &n }
 
-// TestFetchBadPeers: each bad peer ends with one stderr line, the
-// documented exit code, within --timeout, and no output file.
-func TestFetchBadPeers(t *testing.T) {
-	info := peertest.InfoOfSize(40000) // three pieces, the last one short
-	notDict := []byte("l" + strings.Repeat("4:spam", 20) + "e")
-	tests := []struct {
-		name string
-		s    peertest.Seeder
-		info []byte // default info
-		code int
-		want string
-	}{
-		{"metadata_size missing", peertest.Seeder{UT: 3, OmitSize: true}, nil, 5, "ut_metadata without a metadata_size"},
-		{"metadata_size 0", peertest.Seeder{UT: 3, MetadataSize: i64(0)}, nil, 5, "metadata_size is 0"},
-		{"metadata_size negative", peertest.Seeder{UT: 3, MetadataSize: i64(-1)}, nil, 5, "metadata_size is -1"},
-		{"metadata_size 2^40", peertest.Seeder{UT: 3, MetadataSize: i64(1 << 40)}, nil, 5, "above the limit of 33554432"},
-		{"unrequested piece", peertest.Seeder{UT: 3, Unrequest: true}, nil, 4, "which was not requested"},
-		{"out of range piece", peertest.Seeder{UT: 3, OutOfRange: true}, nil, 4, "not requested"},
-		{"short piece", peertest.Seeder{UT: 3, Short: true}, nil, 4, "bytes, want"},
-		{"long piece", peertest.Seeder{UT: 3, Long: true}, nil, 4, "bytes, want"},
-		{"total_size differs", peertest.Seeder{UT: 3, TotalSize: i64(40001)}, nil, 4, "total_size 40001 differs from metadata_size 40000"},
-		{"every request rejected", peertest.Seeder{UT: 3, RejectAll: true}, nil, 5, "rejected every request"},
-		{"wrong hash", peertest.Seeder{UT: 3, Corrupt: true}, nil, 5, "does not match the info hash"},
-		{"hash-valid non-dict", peertest.Seeder{UT: 3}, notDict, 5, "not a bencoded dictionary"},
-		{"no metadata extension", peertest.Seeder{}, nil, 4, "ut_metadata or LT_metadata: not supported by the peer"},
-		{"stalls", peertest.Seeder{UT: 3, Stall: true}, nil, 3, "timed out"},
-		{"LT negative total", peertest.Seeder{LT: 5, LTNegative: true}, nil, 4, "total size -5"},
-		{"LT offset outside", peertest.Seeder{LT: 5, LTOffset: true}, nil, 4, "outside the total"},
-		{"LT don't have", peertest.Seeder{LT: 5, RejectAll: true}, nil, 5, "don't have"},
-		{"LT wrong hash", peertest.Seeder{LT: 5, Corrupt: true}, nil, 5, "does not match the info hash"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			s := tt.s
-			s.Info = info
-			if tt.info != nil {
-				s.Info = tt.info
-			}
-			hash := peertest.HashOf(s.Info)
-			addr := peertest.Listen(t, s.Play)
-			dir := t.TempDir()
-			out := filepath.Join(dir, "out.torrent")
-			code, _, stderr, took := runBtext(t, "fetch-metadata", hash.String(), addr, "-o", out, "--timeout", "3s")
-			if code != tt.code {
-				t.Errorf("exit code %d, want %d; stderr %q", code, tt.code, stderr)
-			}
-			if !strings.HasPrefix(stderr, "btext: ") || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tt.want) {
-				t.Errorf("stderr %q, want one line containing %q", stderr, tt.want)
-			}
-			if took > 6*time.Second {
-				t.Errorf("took %v with --timeout 3s", took)
-			}
-			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-				t.Errorf("files left: %v", entries)
-			}
-		})
-	}
-}
-
 // TestFetchManyPeers: one bad peer among good ones does not stop the fetch.
 func TestFetchManyPeers(t *testing.T) {
 	info := peertest.InfoOfSize(100000) // 7 pieces

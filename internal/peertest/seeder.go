@@ -2,6 +2,7 @@ package peertest
 
 import (
 	"bytes"
+	"strconv"
 	"time"
 
 	"github.com/btext/btext/internal/extensions"
@@ -36,7 +37,13 @@ type Seeder struct {
 	Unknown    bool         // send a msg_type 7 message before every answer
 	LTNegative bool         // LT data with a negative total
 	LTOffset   bool         // LT data with an offset outside the total
+	Trailing   bool         // rejects followed by junk bytes
+	Oversized  bool         // data messages 2 KiB longer than a piece may be
+	NoTotal    bool         // data messages without total_size
+	CloseAfter int          // close the connection after this many answers (0 = never)
 	Delay      time.Duration
+
+	answered int // per connection use only: a Seeder plays one connection at a time in tests
 }
 
 // Play runs the seeder on one connection.
@@ -122,8 +129,18 @@ func (s *Seeder) answerUT(c *Conn, to uint8, p []byte) {
 	}
 	i := int(req.Piece)
 	n := metadata.PieceCount(len(s.Info))
+	if s.CloseAfter > 0 {
+		if s.answered++; s.answered > s.CloseAfter {
+			c.Close()
+			return
+		}
+	}
 	if s.RejectAll || s.Reject[i] || i >= n {
-		send(metadata.UTMessage{Type: metadata.UTReject, Piece: req.Piece, TotalSize: -1})
+		b, _ := metadata.UTMessage{Type: metadata.UTReject, Piece: req.Piece, TotalSize: -1}.AppendBinary(nil)
+		if s.Trailing {
+			b = append(b, "junk"...)
+		}
+		c.WriteExtended(to, b)
 		return
 	}
 	if s.Unrequest {
@@ -150,6 +167,14 @@ func (s *Seeder) answerUT(c *Conn, to uint8, p []byte) {
 	}
 	if s.Long {
 		data = append(data, 'x')
+	}
+	if s.Oversized {
+		data = append(data, make([]byte, 2048)...)
+	}
+	if s.NoTotal {
+		b := []byte("d8:msg_typei1e5:piecei" + strconv.Itoa(i) + "ee")
+		c.WriteExtended(to, append(b, data...))
+		return
 	}
 	send(metadata.UTMessage{Type: metadata.UTData, Piece: int64(i), TotalSize: s.total(), Data: data})
 }
