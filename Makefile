@@ -18,7 +18,7 @@ FUZZ_TARGETS := \
 	./internal/metadata:FuzzUTMessage \
 	./internal/metadata:FuzzLTMessage
 
-.PHONY: all build demo test unit interop fuzz fuzz-short vet clean
+.PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-serve clean
 
 all: build
 
@@ -54,6 +54,12 @@ fuzz:
 
 fuzz-short:
 	$(MAKE) fuzz FUZZTIME=5s
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+bench-serve:
+	scripts/bench-serve.sh
 
 clean:
 	rm -rf bin

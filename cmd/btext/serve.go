@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,8 @@ type serveOptions struct {
 	listen    string
 	maxSize   int64
 	dropPiece string
+	maxPeers  int
+	stats     time.Duration
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -48,6 +51,8 @@ advertises lt_donthave: a way to see a client receive one.`,
 	}
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:6881", "address to listen on (host:port; port 0 picks a free one)")
 	cmd.Flags().Int64Var(&o.maxSize, "max-torrent-size", metadata.DefaultMaxSize, "largest .torrent file accepted, in bytes")
+	cmd.Flags().IntVar(&o.maxPeers, "max-peers", metadata.DefaultMaxPeers, "most peers connected at once; more are closed at once")
+	cmd.Flags().DurationVar(&o.stats, "stats-interval", 0, "log a stats line (peers, pieces served, goroutines, open files, RSS) this often; 0: never")
 	cmd.Flags().StringVar(&o.dropPiece, "drop-piece", "", "N[@DURATION]: announce every piece (bitfield), then after DURATION (default 0) send lt_donthave N to each peer that advertises lt_donthave")
 	return cmd
 }
@@ -82,6 +87,7 @@ func (a *app) runServe(ctx context.Context, files []string, o serveOptions) erro
 		Peer:                cfg,
 		ExtHandshakeTimeout: a.timeout,
 		Drop:                drop,
+		MaxPeers:            o.maxPeers,
 		Log:                 a.log,
 	})
 	if err != nil {
@@ -98,9 +104,16 @@ func (a *app) runServe(ctx context.Context, files []string, o serveOptions) erro
 	if f, ok := a.stdout.(*os.File); ok {
 		_ = f.Sync()
 	}
+	if o.maxPeers <= 0 {
+		return usagef("--max-peers must be positive")
+	}
+	if o.stats > 0 {
+		go a.logStats(ctx, srv, o.stats)
+	}
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}
+	a.logStatsOnce(srv)
 	a.log.Info().Msg("stopped")
 	return context.Cause(ctx)
 }
@@ -128,4 +141,26 @@ func parseDrop(s string, torrents []*metadata.Torrent) (*metadata.DropPiece, err
 		}
 	}
 	return d, nil
+}
+
+// logStats logs the server's counters and the process's resources every d.
+func (a *app) logStats(ctx context.Context, srv *metadata.Server, d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.logStatsOnce(srv)
+		}
+	}
+}
+
+func (a *app) logStatsOnce(srv *metadata.Server) {
+	st := srv.Stats()
+	ps := readProcStats()
+	a.log.Info().Int64("active", st.Active).Int64("accepted", st.Accepted).Int64("refused", st.Refused).
+		Int64("pieces", st.Pieces).Int64("rejects", st.Rejects).Int("goroutines", runtime.NumGoroutine()).
+		Int("fds", ps.fds).Int64("rss_kib", ps.rssKiB).Int64("peak_rss_kib", ps.peakKiB).Msg("stats")
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -22,6 +24,9 @@ const (
 	// DefaultServeReqq is the reqq we advertise: how many metadata requests
 	// a peer may have queued with us.
 	DefaultServeReqq = 250
+	// DefaultMaxPeers caps concurrent connections to serve: each costs a
+	// goroutine, a file descriptor and about 40 KiB of buffers.
+	DefaultMaxPeers = 2000
 )
 
 // ServerConfig configures a Server.
@@ -35,7 +40,10 @@ type ServerConfig struct {
 	ExtHandshakeTimeout time.Duration
 	// Drop, if set, announces every piece and then sends lt_donthave.
 	Drop *DropPiece
-	Log  zerolog.Logger
+	// MaxPeers caps concurrent connections (DefaultMaxPeers when 0); more
+	// are closed at once.
+	MaxPeers int
+	Log      zerolog.Logger
 }
 
 // Server is btext as a peer: it answers handshakes for the torrents it was
@@ -43,6 +51,8 @@ type ServerConfig struct {
 type Server struct {
 	cfg    ServerConfig
 	byHash map[peer.Hash]*Torrent
+
+	active, accepted, refused, pieces, rejects atomic.Int64
 }
 
 // NewServer indexes the torrents by every hash a peer may use in its
@@ -51,6 +61,9 @@ type Server struct {
 func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxPeers <= 0 {
+		cfg.MaxPeers = DefaultMaxPeers
 	}
 	s := &Server{cfg: cfg, byHash: make(map[peer.Hash]*Torrent)}
 	for _, t := range cfg.Torrents {
@@ -78,24 +91,60 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	backoff := time.Duration(0)
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
+			// Out of file descriptors, or a connection aborted before it
+			// was accepted: wait a little and go on, as net/http does.
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) ||
+				errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.cfg.Log.Warn().Err(err).Dur("retry_in", backoff).Msg("accept")
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(backoff):
+				}
 				continue
 			}
 			return fmt.Errorf("accept: %w", err)
 		}
+		backoff = 0
+		if n := s.active.Add(1); n > int64(s.cfg.MaxPeers) {
+			s.active.Add(-1)
+			s.refused.Add(1)
+			s.cfg.Log.Debug().Str("peer", nc.RemoteAddr().String()).Int("max_peers", s.cfg.MaxPeers).Msg("too many peers: connection refused")
+			nc.Close()
+			continue
+		}
+		s.accepted.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer s.active.Add(-1)
 			s.handle(ctx, nc)
 		}()
 	}
+}
+
+// Stats counts connections and what was served.
+type Stats struct {
+	Active   int64 `json:"active"`
+	Accepted int64 `json:"accepted"`
+	Refused  int64 `json:"refused"` // over --max-peers
+	Pieces   int64 `json:"pieces"`  // metadata pieces and LT ranges served
+	Rejects  int64 `json:"rejects"` // metadata requests rejected
+}
+
+// Stats returns the counters so far.
+func (s *Server) Stats() Stats {
+	return Stats{Active: s.active.Load(), Accepted: s.accepted.Load(), Refused: s.refused.Load(),
+		Pieces: s.pieces.Load(), Rejects: s.rejects.Load()}
 }
 
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
@@ -143,7 +192,7 @@ func (s *Server) session(ctx context.Context, c *peer.Conn) error {
 	} else {
 		log.Info().Msg("peer does not support the extension protocol")
 	}
-	p := &servedPeer{Session: sess, t: t, log: log}
+	p := &servedPeer{Session: sess, t: t, log: log, srv: s}
 	if t.Pieces > 0 {
 		c.Pieces().SetCount(t.Pieces)
 	}
@@ -237,6 +286,7 @@ type servedPeer struct {
 	log    *zerolog.Logger
 	drop   *DropPiece // pending --drop-piece
 	dropAt time.Time
+	srv    *Server
 	queued int
 }
 
@@ -300,8 +350,10 @@ func (p *servedPeer) serveUT(ctx context.Context, payload []byte) error {
 			Data: p.t.Info[i*PieceSize : i*PieceSize+PieceLen(len(p.t.Info), i)]}
 	}
 	if reason != "" {
+		p.srv.rejects.Add(1)
 		p.log.Info().Int64("piece", m.Piece).Str("reason", reason).Msg("ut_metadata reject")
 	} else {
+		p.srv.pieces.Add(1)
 		p.log.Debug().Int64("piece", m.Piece).Int("len", len(reply.Data)).Msg("ut_metadata piece")
 	}
 	b, err := reply.AppendBinary(nil)
@@ -344,8 +396,10 @@ func (p *servedPeer) serveLT(ctx context.Context, payload []byte) error {
 		reply = LTMessage{Type: LTData, Total: int32(len(p.t.Info)), Offset: int32(first), Data: p.t.Info[first:last]}
 	}
 	if reason != "" {
+		p.srv.rejects.Add(1)
 		p.log.Info().Int("start", m.Start).Int("size", m.Size).Str("reason", reason).Msg("LT_metadata don't have")
 	} else {
+		p.srv.pieces.Add(1)
 		p.log.Debug().Int("start", m.Start).Int("size", m.Size).Int("offset", first).Int("len", last-first).Msg("LT_metadata data")
 	}
 	b, err := reply.AppendBinary(nil)

@@ -145,7 +145,7 @@ func NewConn(nc net.Conn, cfg Config) *Conn {
 	cfg = cfg.withDefaults()
 	c := &Conn{
 		nc:  nc,
-		br:  bufio.NewReaderSize(nc, 32<<10),
+		br:  bufio.NewReaderSize(nc, 4<<10),
 		cfg: cfg,
 		log: cfg.Log.With().Str("peer", nc.RemoteAddr().String()).Logger(),
 	}
