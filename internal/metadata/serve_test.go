@@ -188,3 +188,62 @@ func TestServeManyPeers(t *testing.T) {
 		}
 	}
 }
+
+// TestServeMaxPeers: connections over the cap are closed at once; the
+// ones inside it are served.
+func TestServeMaxPeers(t *testing.T) {
+	info := peertest.InfoOfSize(1000)
+	tor, _ := metadata.ParseInfo(info)
+	srv, _ := metadata.NewServer(metadata.ServerConfig{Torrents: []*metadata.Torrent{tor}, MaxPeers: 2})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	defer func() { cancel(); <-done }()
+	hash := peertest.HashOf(info)
+	a := connect(t, ln.Addr().String(), hash)
+	b := connect(t, ln.Addr().String(), hash)
+	_, _ = a, b
+	cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer ccancel()
+	if _, err := extensions.Connect(cctx, ln.Addr().String(), extensions.Options{InfoHash: hash}); err == nil {
+		t.Fatal("third peer served with --max-peers 2")
+	}
+	if st := srv.Stats(); st.Refused != 1 || st.Active != 2 {
+		t.Errorf("stats %+v", st)
+	}
+	a.Close()
+	// Once a slot frees, a new peer is served (bounded wait for the server
+	// to notice the close).
+	for i := range 100 {
+		if srv.Stats().Active < 2 {
+			break
+		}
+		if i == 99 {
+			t.Fatal("slot never freed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	connect(t, ln.Addr().String(), hash)
+}
+
+// BenchmarkFetch fetches a 2.6 MB info dictionary from btext's serving
+// side on loopback: metadata throughput of the whole stack.
+func BenchmarkFetch(b *testing.B) {
+	info := peertest.InfoOfSize(2_600_000)
+	tor, _ := metadata.ParseInfo(info)
+	srv, _ := metadata.NewServer(metadata.ServerConfig{Torrents: []*metadata.Torrent{tor}})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	defer func() { cancel(); <-done }()
+	hash := peertest.HashOf(info)
+	b.SetBytes(int64(len(info)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metadata.Target{V1: &hash}, Peers: []string{ln.Addr().String()}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
