@@ -16,7 +16,8 @@ FUZZ_TARGETS := \
 	./internal/extensions:FuzzParse \
 	./internal/extensions:FuzzDontHave \
 	./internal/metadata:FuzzUTMessage \
-	./internal/metadata:FuzzLTMessage
+	./internal/metadata:FuzzLTMessage \
+	./internal/metadata:FuzzParseInfo
 
 .PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-serve clean
 
