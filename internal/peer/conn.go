@@ -153,22 +153,27 @@ func NewConn(nc net.Conn, cfg Config) *Conn {
 	return c
 }
 
-// MessageBuffered reports whether a whole message has already arrived and
-// can be read without waiting.
+// MessageBuffered reports whether a whole message has already arrived
+// (in our buffer or the kernel's) and can be read without waiting.
 func (c *Conn) MessageBuffered() bool {
+	avail := c.br.Buffered()
 	need, partial := c.fr.pending()
-	if partial {
-		return c.br.Buffered() >= need
+	if partial && avail >= need {
+		return true
 	}
-	if c.br.Buffered() < 4 {
+	avail += kernelPending(c.nc)
+	if partial {
+		return avail >= need
+	}
+	if avail < 4 {
 		return false
 	}
-	hdr, err := c.br.Peek(4)
+	hdr, err := c.br.Peek(4) // does not block: the bytes are there
 	if err != nil {
 		return false
 	}
 	n := binary.BigEndian.Uint32(hdr)
-	return n <= c.cfg.MaxMessageLen && uint64(c.br.Buffered()) >= 4+uint64(n)
+	return n <= c.cfg.MaxMessageLen && uint64(avail) >= 4+uint64(n)
 }
 
 // RandomPeerID returns an Azureus-style peer id "-BX0100-" and 12 random bytes.
