@@ -20,9 +20,11 @@ const (
 	// rejectBackoff is the wait before asking a peer again for a piece it
 	// rejected, times the number of rejects.
 	rejectBackoff = 500 * time.Millisecond
-	// maxSilentTimeouts: a peer that lets this many requests in a row time
-	// out is given up.
+	// A peer is given up when it lets maxSilentTimeouts requests in a row
+	// time out and has answered nothing for silentGiveUp: a peer under
+	// load may pause for seconds and still deliver.
 	maxSilentTimeouts = 4
+	silentGiveUp      = 10 * time.Second
 	// idleWait bounds the wait for something to change when a peer has
 	// nothing to ask.
 	idleWait = 250 * time.Millisecond
@@ -58,6 +60,7 @@ type worker struct {
 	// queues requests (Transmission serves about two a second) is alive as
 	// long as answers keep coming, however long the queue.
 	lastAnswer time.Time
+	started    time.Time // when the fetch on this peer began
 }
 
 func (w *worker) isInflight(i int) bool { _, ok := w.inflight[i]; return ok }
@@ -106,6 +109,7 @@ func (w *worker) connect(ctx context.Context) (*extensions.Session, error) {
 // fetch runs the metadata exchange on the worker's session.
 func (w *worker) fetch(ctx context.Context) error {
 	sess := w.sess
+	w.started = time.Now()
 	w.stats.Client = peer.ClientName(sess.Remote.PeerID)
 	w.inflight, w.late = map[int]request{}, map[int]request{}
 	w.rejects, w.retryAt = map[int]int{}, map[int]time.Time{}
@@ -278,9 +282,13 @@ func (w *worker) readOne(ctx context.Context) error {
 			w.co.release(oldest)
 		}
 		w.cfg.Log.Debug().Str("peer", w.stats.Addr).Int("piece", oldest).Int("window", w.win.size).Msg("metadata request timed out")
-		if w.silent >= maxSilentTimeouts {
+		since := w.lastAnswer
+		if since.IsZero() {
+			since = w.started
+		}
+		if w.silent >= maxSilentTimeouts && time.Since(since) >= silentGiveUp {
 			return fmt.Errorf("peer stopped answering %s requests: %w", w.ext,
-				&peer.TimeoutError{Op: "wait for metadata", After: time.Since(at)})
+				&peer.TimeoutError{Op: "wait for metadata", After: time.Since(since)})
 		}
 		return nil
 	}
