@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 )
 
@@ -15,7 +16,19 @@ import (
 var version = "0.1.0-dev"
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	code := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	writePeakRSS(os.Getenv("BTEXT_PEAK_RSS_FILE"))
+	os.Exit(code)
+}
+
+// writePeakRSS writes the process's peak resident memory in KiB (VmHWM) to
+// path, for tests and benchmarks that bound btext's memory. The rusage of
+// a child is no use for that: Linux carries the parent's peak across exec.
+func writePeakRSS(path string) {
+	if path == "" {
+		return
+	}
+	_ = os.WriteFile(path, []byte(strconv.FormatInt(readProcStats().peakKiB, 10)+"\n"), 0o644)
 }
 
 // run executes one btext command line and returns its exit code.
