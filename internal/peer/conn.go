@@ -359,8 +359,18 @@ func (c *Conn) deadline(ctx context.Context, d time.Duration) (stop func(), star
 	_ = c.nc.SetDeadline(dl)
 	// Set the deadline first, then watch the context: if it is already done
 	// the AfterFunc runs at once and the past deadline wins.
-	cancel := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
-	return func() { cancel() }, start
+	fired := make(chan struct{})
+	cancel := context.AfterFunc(ctx, func() {
+		_ = c.nc.SetDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	return func() {
+		// If the AfterFunc has started, wait for it: otherwise its past
+		// deadline could land on the next operation's fresh one.
+		if !cancel() {
+			<-fired
+		}
+	}, start
 }
 
 // ioErr turns a socket error into one that names its cause.

@@ -403,3 +403,30 @@ func TestConnResumeAfterTimeout(t *testing.T) {
 		t.Fatalf("got %v %v", m, err)
 	}
 }
+
+// TestConnDeadlineDoesNotLeak: a context that expires during one operation
+// never cuts short the next one (its deadline-in-the-past must land before
+// the next deadline is set).
+func TestConnDeadlineDoesNotLeak(t *testing.T) {
+	c, other := pipePair(t, Config{})
+	go func() {
+		io.ReadFull(other, make([]byte, HandshakeLen))
+		other.Write(hsBytes(Reserved{}, Hash{}))
+		io.Copy(io.Discard, other)
+	}()
+	if _, err := c.Handshake(context.Background(), Handshake{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%3)*time.Millisecond)
+		_, err := c.ReadMessage(ctx)
+		cancel()
+		var te *TimeoutError
+		if !errors.As(err, &te) {
+			t.Fatalf("read: %v", err)
+		}
+		if err := c.WriteMessage(context.Background(), Message{KeepAlive: true}); err != nil {
+			t.Fatalf("write %d after an expired read: %v", i, err)
+		}
+	}
+}
