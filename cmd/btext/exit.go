@@ -36,6 +36,12 @@ const exitCodesHelp = `Exit codes:
   5    metadata rejected by the peer, or failed verification
   130  interrupted (Ctrl-C or SIGTERM)`
 
+const limitsHelp = `Limits (see README.md, "Limits and timeouts"):
+  message length 1 MiB (checked before allocating); ut_metadata message 17 KiB
+  metadata 32 MiB (--max-metadata-size); extended handshake bencode: depth 16, 10000 values
+  connect 10s, BT handshake 10s, extended handshake 10s, one message 60s, all capped by --timeout
+  serve: 250 queued metadata requests per peer, 2000 peers (--max-peers), idle 3 min`
+
 // usageError marks an error in what the user gave.
 type usageError struct{ err error }
 

@@ -49,7 +49,7 @@ Results go to stdout (--json for scripts), logs to stderr.`,
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetIn(a.stdin)
-	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitCodesHelp + "\n")
+	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitCodesHelp + "\n\n" + limitsHelp + "\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 
 	f := root.PersistentFlags()

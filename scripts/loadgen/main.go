@@ -271,13 +271,13 @@ func run(bin string, conc, total, slow, flood, size int, limit time.Duration) er
 	return nil
 }
 
-// readStats follows serve's JSON-less console log for "stats" lines.
+// readStats follows serve's console log for its "stats" lines.
 func readStats(r interface{ Read([]byte) (int, error) }, last *atomic.Pointer[stats]) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		l := sc.Text()
-		if !strings.Contains(l, " stats ") && !strings.HasSuffix(l, " stats") && !strings.Contains(l, "INF stats") {
+		if !strings.Contains(l, " INF stats ") {
 			continue
 		}
 		s := &stats{}
