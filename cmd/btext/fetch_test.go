@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,34 +10,14 @@ import (
 	"time"
 
 	"github.com/btext/btext/internal/metadata"
-	"github.com/btext/btext/internal/peer"
 	"github.com/btext/btext/internal/peertest"
 )
 
 // startServe runs btext's serving side in-process on 127.0.0.1.
 func startServe(t *testing.T, infos ...[]byte) string {
 	t.Helper()
-	var ts []*metadata.Torrent
-	for _, info := range infos {
-		tor, err := metadata.ParseInfo(info)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts = append(ts, tor)
-	}
-	srv, err := metadata.NewServer(metadata.ServerConfig{Torrents: ts, PeerID: peer.RandomPeerID(), Client: "btext test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String()
+	addr, _ := peertest.Serve(t, metadata.ServerConfig{Client: "btext test"}, infos...)
+	return addr
 }
 
 // TestFetchFromServe: fetch-metadata against btext serve over both

@@ -128,17 +128,10 @@ type Entry struct {
 // their encoded values, without decoding them: a large info dictionary is
 // read a piece at a time instead of as a tree of maps.
 func DictEntries(b []byte, lim Limits) ([]Entry, error) {
-	if len(b) == 0 || b[0] != 'd' {
-		return nil, &SyntaxError{Offset: 0, Reason: "value is not a dictionary"}
-	}
-	n, err := Scan(b, lim)
+	s, err := openContainer(b, 'd', "dictionary", lim)
 	if err != nil {
 		return nil, err
 	}
-	if n != len(b) {
-		return nil, fmt.Errorf("%w (%d bytes)", ErrTrailingData, len(b)-n)
-	}
-	s := scanner{buf: b, pos: 1, lim: lim.withDefaults()}
 	var out []Entry
 	for b[s.pos] != 'e' {
 		k, _ := s.str() // Scan checked it all
@@ -151,8 +144,24 @@ func DictEntries(b []byte, lim Limits) ([]Entry, error) {
 
 // ListItems lists the encoded items of the list b holds.
 func ListItems(b []byte, lim Limits) ([]Raw, error) {
-	if len(b) == 0 || b[0] != 'l' {
-		return nil, &SyntaxError{Offset: 0, Reason: "value is not a list"}
+	s, err := openContainer(b, 'l', "list", lim)
+	if err != nil {
+		return nil, err
+	}
+	var out []Raw
+	for b[s.pos] != 'e' {
+		start := s.pos
+		_ = s.value(1)
+		out = append(out, Raw(b[start:s.pos]))
+	}
+	return out, nil
+}
+
+// openContainer checks that b is exactly one valid list or dictionary and
+// returns a scanner just inside it.
+func openContainer(b []byte, open byte, what string, lim Limits) (*scanner, error) {
+	if len(b) == 0 || b[0] != open {
+		return nil, &SyntaxError{Offset: 0, Reason: "value is not a " + what}
 	}
 	n, err := Scan(b, lim)
 	if err != nil {
@@ -161,14 +170,7 @@ func ListItems(b []byte, lim Limits) ([]Raw, error) {
 	if n != len(b) {
 		return nil, fmt.Errorf("%w (%d bytes)", ErrTrailingData, len(b)-n)
 	}
-	s := scanner{buf: b, pos: 1, lim: lim.withDefaults()}
-	var out []Raw
-	for b[s.pos] != 'e' {
-		start := s.pos
-		_ = s.value(1)
-		out = append(out, Raw(b[start:s.pos]))
-	}
-	return out, nil
+	return &scanner{buf: b, pos: 1, lim: lim.withDefaults()}, nil
 }
 
 // Int decodes an encoded integer.

@@ -2,7 +2,6 @@ package metadata_test
 
 import (
 	"context"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -13,29 +12,10 @@ import (
 	"github.com/btext/btext/internal/peertest"
 )
 
-func serve(t *testing.T, infos ...[]byte) (string, []*metadata.Torrent) {
+func serve(t *testing.T, infos ...[]byte) string {
 	t.Helper()
-	var ts []*metadata.Torrent
-	for _, info := range infos {
-		tor, err := metadata.ParseInfo(info)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts = append(ts, tor)
-	}
-	srv, err := metadata.NewServer(metadata.ServerConfig{Torrents: ts, PeerID: peer.RandomPeerID()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String(), ts
+	addr, _ := peertest.Serve(t, metadata.ServerConfig{}, infos...)
+	return addr
 }
 
 func connect(t *testing.T, addr string, hash peer.Hash) *extensions.Session {
@@ -81,7 +61,7 @@ func readUT(t *testing.T, s *extensions.Session, n int) (data, rejects int) {
 // gets the excess rejected, and the connection goes on.
 func TestServeQueueCap(t *testing.T) {
 	info := peertest.InfoOfSize(40000)
-	addr, _ := serve(t, info)
+	addr := serve(t, info)
 	s := connect(t, addr, peertest.HashOf(info))
 	id, _ := s.Registry.ID(extensions.UTMetadata)
 	if *s.Ext.Reqq != metadata.DefaultServeReqq {
@@ -114,7 +94,7 @@ func TestServeQueueCap(t *testing.T) {
 // TestServeValidation: out-of-range, malformed and LT requests.
 func TestServeValidation(t *testing.T) {
 	info := peertest.InfoOfSize(40000)
-	addr, _ := serve(t, info)
+	addr := serve(t, info)
 	s := connect(t, addr, peertest.HashOf(info))
 	ctx := context.Background()
 	ut, _ := s.Registry.ID(extensions.UTMetadata)
@@ -163,7 +143,7 @@ func TestServeValidation(t *testing.T) {
 // TestServeManyPeers: many fetches at once, all served.
 func TestServeManyPeers(t *testing.T) {
 	info := peertest.InfoOfSize(100000)
-	addr, _ := serve(t, info)
+	addr := serve(t, info)
 	hash := peertest.HashOf(info)
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
@@ -193,20 +173,13 @@ func TestServeManyPeers(t *testing.T) {
 // ones inside it are served.
 func TestServeMaxPeers(t *testing.T) {
 	info := peertest.InfoOfSize(1000)
-	tor, _ := metadata.ParseInfo(info)
-	srv, _ := metadata.NewServer(metadata.ServerConfig{Torrents: []*metadata.Torrent{tor}, MaxPeers: 2})
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	defer func() { cancel(); <-done }()
+	addr, srv := peertest.Serve(t, metadata.ServerConfig{MaxPeers: 2}, info)
 	hash := peertest.HashOf(info)
-	a := connect(t, ln.Addr().String(), hash)
-	b := connect(t, ln.Addr().String(), hash)
-	_, _ = a, b
+	a := connect(t, addr, hash)
+	connect(t, addr, hash)
 	cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer ccancel()
-	if _, err := extensions.Connect(cctx, ln.Addr().String(), extensions.Options{InfoHash: hash}); err == nil {
+	if _, err := extensions.Connect(cctx, addr, extensions.Options{InfoHash: hash}); err == nil {
 		t.Fatal("third peer served with --max-peers 2")
 	}
 	if st := srv.Stats(); st.Refused != 1 || st.Active != 2 {
@@ -224,25 +197,20 @@ func TestServeMaxPeers(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	connect(t, ln.Addr().String(), hash)
+	connect(t, addr, hash)
 }
 
 // BenchmarkFetch fetches a 2.6 MB info dictionary from btext's serving
 // side on loopback: metadata throughput of the whole stack.
 func BenchmarkFetch(b *testing.B) {
 	info := peertest.InfoOfSize(2_600_000)
-	tor, _ := metadata.ParseInfo(info)
-	srv, _ := metadata.NewServer(metadata.ServerConfig{Torrents: []*metadata.Torrent{tor}})
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	defer func() { cancel(); <-done }()
+	addr, _ := peertest.Serve(b, metadata.ServerConfig{}, info)
 	hash := peertest.HashOf(info)
+	ctx := context.Background()
 	b.SetBytes(int64(len(info)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metadata.Target{V1: &hash}, Peers: []string{ln.Addr().String()}}); err != nil {
+		if _, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metadata.Target{V1: &hash}, Peers: []string{addr}}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/btext/btext/internal/bencode"
+	"github.com/btext/btext/internal/metadata"
 	"github.com/btext/btext/internal/peer"
 )
 
@@ -139,3 +140,32 @@ func (c *Conn) Dribble(b []byte, interval time.Duration) {
 
 // Stall blocks until the test ends or the other side closes.
 func (c *Conn) Stall() { c.Drain() }
+
+// Serve runs btext's own serving side (metadata.Server) on 127.0.0.1 for
+// the given info dictionaries, until the test ends.
+func Serve(t testing.TB, cfg metadata.ServerConfig, infos ...[]byte) (string, *metadata.Server) {
+	t.Helper()
+	for _, info := range infos {
+		tor, err := metadata.ParseInfo(info)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Torrents = append(cfg.Torrents, tor)
+	}
+	if cfg.PeerID == (peer.PeerID{}) {
+		cfg.PeerID = peer.RandomPeerID()
+	}
+	srv, err := metadata.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String(), srv
+}
