@@ -70,7 +70,7 @@ func Connect(ctx context.Context, addr string, opt Options) (*Session, error) {
 		return s, fmt.Errorf("extension protocol (BEP 10): %w: reserved bytes %s lack bit 0x10 in byte 5", ErrNotSupported, s.Remote.Reserved)
 	}
 	if opt.Local.YourIP == (netip.Addr{}) {
-		opt.Local.YourIP = addrOf(c.RemoteAddr())
+		opt.Local.YourIP = AddrOf(c.RemoteAddr())
 	}
 	if err := s.Exchange(ctx, opt); err != nil {
 		c.Close()
@@ -146,13 +146,11 @@ func (s *Session) Receive(msg peer.Message) (notes []string, err error) {
 // Close closes the connection.
 func (s *Session) Close() error { return s.Conn.Close() }
 
-func addrOf(a net.Addr) netip.Addr {
+// AddrOf returns the IP address of a TCP address (invalid if it is not one).
+func AddrOf(a net.Addr) netip.Addr {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		ip, _ := netip.AddrFromSlice(ta.IP)
 		return ip.Unmap()
 	}
 	return netip.Addr{}
 }
-
-// AddrOf returns the IP address of a TCP address (invalid if it is not one).
-func AddrOf(a net.Addr) netip.Addr { return addrOf(a) }
