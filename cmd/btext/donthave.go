@@ -236,6 +236,8 @@ func (a *app) sendDontHaves(ctx context.Context, sess *extensions.Session, rep *
 		// A peer that takes offence closes now: find out before going on.
 		if closed, err := a.watch(ctx, sess, rep, o.wait); closed {
 			return fmt.Errorf("peer closed the connection after our announce: %w", err)
+		} else if err != nil {
+			return fmt.Errorf("after our announce: %w", err)
 		}
 	}
 	var msgs []peer.Message
@@ -247,40 +249,30 @@ func (a *app) sendDontHaves(ctx context.Context, sess *extensions.Session, rep *
 		return fmt.Errorf("send lt_donthave: %w", err)
 	}
 	rep.Sent = pieces
-	if closed, err := a.watch(ctx, sess, rep, o.linger); closed && rep.Announce != "none" {
+	closed, err := a.watch(ctx, sess, rep, o.linger)
+	switch {
+	case closed && rep.Announce != "none":
 		return fmt.Errorf("peer closed the connection after our lt_donthave: %w", err)
+	case err != nil && !closed:
+		return fmt.Errorf("after our lt_donthave: %w", err)
 	}
 	return nil
 }
 
-// watch reads what the peer sends for d and records it; it reports
-// whether the peer closed the connection.
+// watch records what the peer sends for d; it reports whether the peer
+// closed the connection.
 func (a *app) watch(ctx context.Context, sess *extensions.Session, rep *dontHaveReport, d time.Duration) (closed bool, err error) {
-	wctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	for {
-		msg, err := sess.Conn.ReadMessage(wctx)
-		var te *peer.TimeoutError
-		switch {
-		case err == nil:
-		case errors.As(err, &te) && ctx.Err() == nil:
-			return false, nil // the linger time is over
-		case errors.Is(err, peer.ErrClosedByPeer):
-			rep.After.Closed = true
-			rep.After.Error = err.Error()
-			return true, err
-		default:
-			rep.After.Error = err.Error()
-			return false, err
-		}
-		e, herr := sess.Handle(msg)
-		if herr != nil {
-			e.Error = herr.Error()
-		}
+	err = sess.Watch(ctx, d, func(e extensions.Event) error {
 		if len(rep.After.Messages) < 1000 {
 			rep.After.Messages = append(rep.After.Messages, e)
 		}
+		return nil
+	})
+	if err != nil {
+		rep.After.Error = err.Error()
+		rep.After.Closed = errors.Is(err, peer.ErrClosedByPeer)
 	}
+	return rep.After.Closed, err
 }
 
 func (rep *dontHaveReport) writeText(w io.Writer) {

@@ -119,8 +119,6 @@ type watchEvent struct {
 // watchPeer prints every message the peer sends for o.watch.
 func (a *app) watchPeer(ctx context.Context, s *extensions.Session, o handshakeOptions) error {
 	start := time.Now()
-	wctx, cancel := context.WithTimeout(ctx, o.watch)
-	defer cancel()
 	emit := func(e watchEvent) error {
 		e.T = math.Round(time.Since(start).Seconds()*1000) / 1000
 		return a.print(o.json, e, func(w io.Writer) {
@@ -134,26 +132,14 @@ func (a *app) watchPeer(ctx context.Context, s *extensions.Session, o handshakeO
 	if !o.json {
 		fmt.Fprintf(a.stdout, "watching for %v\n", o.watch)
 	}
-	for {
-		msg, err := s.Conn.ReadMessage(wctx)
-		var te *peer.TimeoutError
-		switch {
-		case err == nil:
-		case errors.As(err, &te) && ctx.Err() == nil:
-			return emit(watchEvent{Event: extensions.Event{Type: "end"}, Reason: "time"})
-		case errors.Is(err, peer.ErrClosedByPeer):
-			return emit(watchEvent{Event: extensions.Event{Type: "end"}, Reason: "closed by the peer"})
-		default:
-			return err
-		}
-		e, err := s.Handle(msg)
-		if err != nil {
-			return err
-		}
-		if err := emit(watchEvent{Event: e}); err != nil {
-			return err
-		}
+	err := s.Watch(ctx, o.watch, func(e extensions.Event) error { return emit(watchEvent{Event: e}) })
+	switch {
+	case err == nil:
+		return emit(watchEvent{Event: extensions.Event{Type: "end"}, Reason: "time"})
+	case errors.Is(err, peer.ErrClosedByPeer):
+		return emit(watchEvent{Event: extensions.Event{Type: "end"}, Reason: "closed by the peer"})
 	}
+	return err
 }
 
 // handshakeResult is the output of btext handshake; its JSON form is an

@@ -1,11 +1,14 @@
 package extensions
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/btext/btext/internal/bencode"
 	"github.com/btext/btext/internal/peer"
@@ -226,4 +229,31 @@ func fmtInt(p *int64) string {
 		return "-"
 	}
 	return fmt.Sprint(*p)
+}
+
+// Watch reads what the peer sends for d and hands each message, handled
+// and decoded, to f. It returns nil when d is over, an error wrapping
+// peer.ErrClosedByPeer when the peer closes the connection, and any other
+// error (a malformed extended handshake, the context) as it comes.
+func (s *Session) Watch(ctx context.Context, d time.Duration, f func(Event) error) error {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		msg, err := s.Conn.ReadMessage(wctx)
+		var te *peer.TimeoutError
+		switch {
+		case err == nil:
+		case errors.As(err, &te) && ctx.Err() == nil:
+			return nil // the time is over
+		default:
+			return err
+		}
+		e, err := s.Handle(msg)
+		if err != nil {
+			return err
+		}
+		if err := f(e); err != nil {
+			return err
+		}
+	}
 }
