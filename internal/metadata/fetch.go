@@ -89,7 +89,7 @@ func fetch(ctx context.Context, cfg FetchConfig, sess *extensions.Session) (*Res
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	co := &coordinator{cfg: &cfg, owner: -1, changed: make(chan struct{}), banned: map[int]bool{}, left: map[int]bool{}, sizeOf: map[int]int{}}
+	co := &coordinator{cfg: &cfg, owner: -1, changed: make(chan struct{}), done: make(chan struct{}), banned: map[int]bool{}, left: map[int]bool{}, sizeOf: map[int]int{}}
 	workers := make([]*worker, len(cfg.Peers))
 	co.alive = len(cfg.Peers) // before any worker can leave
 	var wg sync.WaitGroup
@@ -107,7 +107,7 @@ func fetch(ctx context.Context, cfg FetchConfig, sess *extensions.Session) (*Res
 		}()
 	}
 	select {
-	case <-co.doneCh():
+	case <-co.done:
 	case <-ctx.Done():
 	}
 	cancel()
@@ -141,37 +141,31 @@ type coordinator struct {
 	tainted bool         // a copy failed verification: one owner at a time
 	alive   int
 	info    []byte
-	done    bool
-	doneC   chan struct{}
+	done    chan struct{} // closed when the fetch is over
 	changed chan struct{}
-}
-
-func (co *coordinator) doneCh() chan struct{} {
-	co.mu.Lock()
-	defer co.mu.Unlock()
-	if co.doneC == nil {
-		co.doneC = make(chan struct{})
-	}
-	return co.doneC
 }
 
 // finish ends the fetch; the caller holds mu.
 func (co *coordinator) finish() {
-	if co.done {
-		return
+	if !co.isDone() {
+		close(co.done)
+		co.broadcast()
 	}
-	co.done = true
-	if co.doneC == nil {
-		co.doneC = make(chan struct{})
+}
+
+func (co *coordinator) isDone() bool {
+	select {
+	case <-co.done:
+		return true
+	default:
+		return false
 	}
-	close(co.doneC)
-	co.broadcast()
 }
 
 func (co *coordinator) finished() bool {
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	return co.done
+	return co.isDone()
 }
 
 // broadcast wakes every waiting peer; the caller holds mu.
@@ -229,7 +223,7 @@ func (co *coordinator) eligible(idx int) bool {
 func (co *coordinator) next(w *worker) int {
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	if co.done || !co.eligible(w.idx) {
+	if co.isDone() || !co.eligible(w.idx) {
 		return -1
 	}
 	pick := -1
@@ -255,7 +249,7 @@ func (co *coordinator) next(w *worker) int {
 func (co *coordinator) askable(w *worker) bool {
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	if co.asm == nil || co.done || co.asm.Size() != co.sizeOf[w.idx] {
+	if co.asm == nil || co.isDone() || co.asm.Size() != co.sizeOf[w.idx] {
 		return true
 	}
 	for _, i := range co.asm.Missing() {
@@ -292,7 +286,7 @@ func (co *coordinator) release(i int) {
 func (co *coordinator) put(w *worker, i int, data []byte) error {
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	if co.done || !co.eligible(w.idx) || co.asm.Size() != w.size {
+	if co.isDone() || !co.eligible(w.idx) || co.asm.Size() != w.size {
 		return nil
 	}
 	if err := co.asm.Put(i, data, w.idx); err != nil {
@@ -323,23 +317,22 @@ func (co *coordinator) put(w *worker, i int, data []byte) error {
 		}
 	}
 	co.tainted = true
-	co.owner = -1
-	co.owner = co.pickOwner()
+	co.newOwner()
 	co.reconsider()
 	co.broadcast()
 	return ownErr
 }
 
-// pickOwner chooses the peer to fetch alone after a failed hash: the
-// lowest-numbered eligible one, or -1 when there is none. The caller holds
-// mu and has cleared owner.
-func (co *coordinator) pickOwner() int {
+// newOwner hands the fetch to the lowest-numbered peer that can fetch the
+// current size (-1 when there is none). The caller holds mu.
+func (co *coordinator) newOwner() {
+	co.owner = -1
 	for i := range co.cfg.Peers {
 		if co.eligible(i) {
-			return i
+			co.owner = i
+			return
 		}
 	}
-	return -1
 }
 
 // reconsider makes sure the fetch can go on after a peer left or was
@@ -348,7 +341,7 @@ func (co *coordinator) pickOwner() int {
 // nothing is left and nobody is still connecting, the fetch ends. The
 // caller holds mu.
 func (co *coordinator) reconsider() {
-	if co.done || co.asm == nil {
+	if co.isDone() || co.asm == nil {
 		if co.alive == 0 {
 			co.finish()
 		}
@@ -356,12 +349,13 @@ func (co *coordinator) reconsider() {
 	}
 	ownerMode := co.owner >= 0 || co.tainted
 	if co.owner >= 0 && !co.eligible(co.owner) {
+		// The owner left or was banned before finishing: its partial copy
+		// could not be blamed on anyone else, so start over with the next.
 		co.asm.Reset()
 		clear(co.inflight)
-		co.owner = -1
-		co.owner = co.pickOwner()
+		co.newOwner()
 	}
-	if co.pickOwnerOrAny() >= 0 {
+	if co.owner >= 0 || co.anyEligible() {
 		return
 	}
 	for i := range co.cfg.Peers {
@@ -381,17 +375,14 @@ func (co *coordinator) reconsider() {
 	}
 }
 
-// pickOwnerOrAny returns a peer that can fetch now, or -1.
-func (co *coordinator) pickOwnerOrAny() int {
-	if co.owner >= 0 {
-		return co.owner
-	}
+// anyEligible reports whether some peer can fetch the current size.
+func (co *coordinator) anyEligible() bool {
 	for i := range co.cfg.Peers {
 		if co.eligible(i) {
-			return i
+			return true
 		}
 	}
-	return -1
+	return false
 }
 
 // connecting counts live peers that have not yet said their size.
@@ -421,14 +412,6 @@ func (co *coordinator) leave(w *worker, err error) {
 				co.inflight[i]--
 			}
 		}
-	}
-	if co.owner == w.idx && !co.done {
-		// The owner left before finishing: its partial copy could not be
-		// blamed on anyone else, so start over with the next.
-		co.asm.Reset()
-		clear(co.inflight)
-		co.owner = -1
-		co.owner = co.pickOwner()
 	}
 	co.reconsider()
 	if co.alive == 0 {

@@ -184,13 +184,11 @@ func RandomPeerID() PeerID {
 	return id
 }
 
-func (c *Conn) State() State            { return c.m.state }
-func (c *Conn) Remote() Handshake       { return c.remote }
-func (c *Conn) RemoteAddr() net.Addr    { return c.nc.RemoteAddr() }
-func (c *Conn) LocalAddr() net.Addr     { return c.nc.LocalAddr() }
-func (c *Conn) Config() Config          { return c.cfg }
-func (c *Conn) Log() *zerolog.Logger    { return &c.log }
-func (c *Conn) LocalReserved() Reserved { return c.m.local }
+func (c *Conn) State() State         { return c.m.state }
+func (c *Conn) Remote() Handshake    { return c.remote }
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+func (c *Conn) LocalAddr() net.Addr  { return c.nc.LocalAddr() }
+func (c *Conn) Log() *zerolog.Logger { return &c.log }
 
 // Close closes the connection.
 func (c *Conn) Close() error {

@@ -39,9 +39,6 @@ func (p *Pieces) SetCount(n int) (note string) {
 	return note
 }
 
-// Count returns the piece count, 0 when unknown.
-func (p *Pieces) Count() int { return p.count }
-
 func (p *Pieces) inRange(i uint32) bool {
 	if p.count > 0 {
 		return int64(i) < int64(p.count)
