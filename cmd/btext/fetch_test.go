@@ -163,3 +163,40 @@ func TestFetchManyPeers(t *testing.T) {
 		})
 	}
 }
+
+// TestFetchQueueingPeer: a peer that queues requests and pauses once for
+// longer than the request timeout, then answers everything in order,
+// repeats included, as Transmission does under load. The pause costs a
+// timeout or two, not one per request in flight; late and repeated
+// answers are taken or dropped, never called a protocol violation.
+func TestFetchQueueingPeer(t *testing.T) {
+	for _, ext := range []string{"ut_metadata", "LT_metadata"} {
+		t.Run(ext, func(t *testing.T) {
+			t.Parallel()
+			info := peertest.InfoOfSize(40 * metadata.PieceSize)
+			s := &peertest.Seeder{Info: info, PeerID: "-TR3000-queuequeuequ", Delay: 20 * time.Millisecond, PauseAfter: 8, Pause: 3 * time.Second}
+			if ext == "ut_metadata" {
+				s.UT = 3
+			} else {
+				s.LT = 9
+			}
+			addr := peertest.Listen(t, s.Play)
+			out := filepath.Join(t.TempDir(), "x.torrent")
+			code, stdout, stderr, _ := runBtext(t, "fetch-metadata", peertest.HashOf(info).String(), addr, "-o", out, "--json", "--timeout", "60s")
+			if code != 0 {
+				t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
+			}
+			var rep fetchReport
+			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				t.Fatal(err)
+			}
+			p := rep.Peers[0]
+			// One pause of 3 s against a timeout of at least 1 s that
+			// doubles with each timeout in a row: at most two timeouts.
+			if p.Timeouts > 2 || p.Requested > 40+p.Timeouts {
+				t.Errorf("one pause cost %d timeouts and %d requests for 40 pieces", p.Timeouts, p.Requested)
+			}
+			t.Logf("%+v", p)
+		})
+	}
+}

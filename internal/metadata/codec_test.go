@@ -284,6 +284,20 @@ func TestWindow(t *testing.T) {
 	if r.timeout() <= 2*time.Second {
 		t.Errorf("rto %v under bursts two seconds apart", r.timeout())
 	}
+	// Timeouts in a row double the wait up to maxRTO; an answer ends it.
+	r = rto{}
+	r.sample(time.Second)
+	base := r.timeout()
+	for k := range 6 {
+		r.timedOut()
+		if want := min(base<<(k+1), maxRTO); r.timeout() != want {
+			t.Errorf("backoff from %v, timeout %d: %v, want %v", base, k+1, r.timeout(), want)
+		}
+	}
+	r.answered()
+	if r.timeout() != base {
+		t.Errorf("after an answer: %v, want %v", r.timeout(), base)
+	}
 }
 
 func FuzzUTMessage(f *testing.F) {

@@ -218,8 +218,11 @@ func (co *coordinator) eligible(idx int) bool {
 		(co.owner < 0 || co.owner == idx)
 }
 
-// next picks a piece for w to request, or -1. Free pieces first; when none
-// are left, a piece another peer is slow with (endgame), at most twice.
+// next picks a piece for w to request, or -1: first a piece nobody is
+// asking for; then one that w let time out (a peer that queues answers it
+// late, so asking it again only lengthens the queue; a peer that dropped
+// the request needs it asked again); then one another peer is slow with
+// (endgame), at most twice at once.
 func (co *coordinator) next(w *worker) int {
 	co.mu.Lock()
 	defer co.mu.Unlock()
@@ -227,12 +230,13 @@ func (co *coordinator) next(w *worker) int {
 		return -1
 	}
 	pick := -1
-	for round := 0; round < 2 && pick < 0; round++ {
+	for round := 0; round < 3 && pick < 0; round++ {
 		for i := range co.inflight {
 			if co.asm.Have(i) || w.isInflight(i) || !w.mayAsk(i) {
 				continue
 			}
-			if co.inflight[i] == round {
+			free, late := co.inflight[i] == 0, w.isLate(i)
+			if round == 0 && free && !late || round == 1 && free && late || round == 2 && co.inflight[i] == 1 && !late {
 				pick = i
 				break
 			}

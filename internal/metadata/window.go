@@ -65,9 +65,12 @@ func (w *window) timedOut() { w.size = max(1, w.size/2) }
 // variation, within [minRTO, maxRTO]. Peers answer in bursts (Transmission
 // sends four pieces every two seconds), so the variation matters as much
 // as the mean. Transmission sends its first piece 2.5-3 s after the
-// request, so the first estimate is generous.
+// request, so the first estimate is generous. Each timeout in a row
+// doubles the wait (RFC 6298, 5.5), up to maxRTO; an answer ends the
+// backoff.
 type rto struct {
 	srtt, rttvar time.Duration
+	backoff      uint
 }
 
 const (
@@ -77,6 +80,7 @@ const (
 )
 
 func (r *rto) sample(d time.Duration) {
+	r.backoff = 0
 	if r.srtt == 0 {
 		r.srtt, r.rttvar = max(d, time.Microsecond), d/2
 		return
@@ -89,9 +93,20 @@ func (r *rto) sample(d time.Duration) {
 	r.srtt = (7*r.srtt + d) / 8
 }
 
-func (r *rto) timeout() time.Duration {
-	if r.srtt == 0 {
-		return initialRTO
+// timedOut backs the timer off.
+func (r *rto) timedOut() {
+	if r.backoff < 8 {
+		r.backoff++
 	}
-	return min(max(r.srtt+4*r.rttvar, minRTO), maxRTO)
+}
+
+// answered ends the backoff: the peer is answering again.
+func (r *rto) answered() { r.backoff = 0 }
+
+func (r *rto) timeout() time.Duration {
+	d := initialRTO
+	if r.srtt != 0 {
+		d = min(max(r.srtt+4*r.rttvar, minRTO), maxRTO)
+	}
+	return min(d<<r.backoff, max(d, maxRTO))
 }

@@ -52,18 +52,31 @@ type worker struct {
 	win      window
 	rtt      rto
 	inflight map[int]request // by piece; -1 is an LT_metadata size probe
-	late     map[int]request // timed out, an answer may still come
-	rejects  map[int]int
-	retryAt  map[int]time.Time
-	silent   int // requests timed out in a row
+	// late: requests that timed out unanswered. A peer that queues
+	// (Transmission) still answers them, so the same peer is not asked
+	// for them again while there is anything else to ask.
+	late map[int]bool
+	// asked: every request sent on this connection. An answer to one of
+	// them that is no longer in flight is a late or a repeated answer,
+	// taken or dropped; an answer to none of them is a protocol violation.
+	asked   map[int]request
+	rejects map[int]int
+	retryAt map[int]time.Time
+	silent  int // requests timed out in a row
 	// lastAnswer is when the peer last answered a request: a peer that
 	// queues requests (Transmission serves about two a second) is alive as
 	// long as answers keep coming, however long the queue.
 	lastAnswer time.Time
-	started    time.Time // when the fetch on this peer began
+	// lastTimeout is when the last request timed out: the next one's
+	// clock starts there, so that one pause of the peer costs one timeout,
+	// not one per request in flight.
+	lastTimeout time.Time
+	started     time.Time // when the fetch on this peer began
 }
 
 func (w *worker) isInflight(i int) bool { _, ok := w.inflight[i]; return ok }
+
+func (w *worker) isLate(i int) bool { return w.late[i] }
 
 func (w *worker) mayAsk(i int) bool {
 	return w.rejects[i] < maxRejects && !time.Now().Before(w.retryAt[i])
@@ -111,7 +124,7 @@ func (w *worker) fetch(ctx context.Context) error {
 	sess := w.sess
 	w.started = time.Now()
 	w.stats.Client = peer.ClientName(sess.Remote.PeerID)
-	w.inflight, w.late = map[int]request{}, map[int]request{}
+	w.inflight, w.late, w.asked = map[int]request{}, map[int]bool{}, map[int]request{}
 	w.rejects, w.retryAt = map[int]int{}, map[int]time.Time{}
 	if err := w.pickExtension(); err != nil {
 		return err
@@ -221,7 +234,7 @@ func (w *worker) fill(ctx context.Context) error {
 			p, _ = LTMessage{Type: LTRequest, Start: start, Size: size}.AppendBinary(nil)
 		}
 		r.sent = time.Now()
-		w.inflight[i] = r
+		w.inflight[i], w.asked[i] = r, r
 		asked = append(asked, i)
 		msgs = append(msgs, peer.ExtendedMessage(w.extID, p))
 	}
@@ -249,7 +262,8 @@ func (w *worker) sendLT(ctx context.Context, key, start, size, first, last int) 
 	if err != nil {
 		return err
 	}
-	w.inflight[key] = request{sent: time.Now(), first: first, last: last}
+	r := request{sent: time.Now(), first: first, last: last}
+	w.inflight[key], w.asked[key] = r, r
 	return w.sess.Conn.WriteMessage(ctx, peer.ExtendedMessage(w.extID, b))
 }
 
@@ -262,8 +276,10 @@ func (w *worker) readOne(ctx context.Context) error {
 			oldest, at = i, r.sent
 		}
 	}
-	if w.lastAnswer.After(at) {
-		at = w.lastAnswer
+	for _, t := range []time.Time{w.lastAnswer, w.lastTimeout} {
+		if t.After(at) {
+			at = t
+		}
 	}
 	rctx, cancel := context.WithDeadline(ctx, at.Add(w.rtt.timeout()))
 	msg, err := w.sess.Conn.ReadMessage(rctx)
@@ -276,12 +292,14 @@ func (w *worker) readOne(ctx context.Context) error {
 		w.stats.Timeouts++
 		w.silent++
 		w.win.timedOut()
-		w.late[oldest] = w.inflight[oldest]
+		w.rtt.timedOut()
+		w.lastTimeout = time.Now()
+		w.late[oldest] = true
 		delete(w.inflight, oldest)
 		if oldest >= 0 {
 			w.co.release(oldest)
 		}
-		w.cfg.Log.Debug().Str("peer", w.stats.Addr).Int("piece", oldest).Int("window", w.win.size).Msg("metadata request timed out")
+		w.cfg.Log.Debug().Str("peer", w.stats.Addr).Int("piece", oldest).Int("window", w.win.size).Dur("next_timeout", w.rtt.timeout()).Msg("metadata request timed out")
 		since := w.lastAnswer
 		if since.IsZero() {
 			since = w.started
@@ -337,8 +355,8 @@ func (w *worker) onUT(ctx context.Context, p []byte) error {
 		if m.TotalSize != int64(w.size) {
 			return &peer.ProtocolError{State: peer.StateExtended, Reason: fmt.Sprintf("ut_metadata total_size %d differs from metadata_size %d", m.TotalSize, w.size)}
 		}
-		r, asked := w.inflight[i]
-		if _, late := w.late[i]; !asked && !late {
+		r, inflight := w.inflight[i]
+		if _, asked := w.asked[i]; !asked {
 			return &peer.ProtocolError{State: peer.StateExtended, Reason: fmt.Sprintf("ut_metadata data for piece %d, which was not requested", i)}
 		}
 		if i >= PieceCount(w.size) {
@@ -347,13 +365,18 @@ func (w *worker) onUT(ctx context.Context, p []byte) error {
 		if want := PieceLen(w.size, i); len(m.Data) != want {
 			return &peer.ProtocolError{State: peer.StateExtended, Reason: fmt.Sprintf("ut_metadata piece %d is %d bytes, want %d", i, len(m.Data), want)}
 		}
-		if asked {
+		switch {
+		case inflight:
 			delete(w.inflight, i)
 			w.sample(r.sent)
 			w.co.release(i)
-		} else {
-			delete(w.late, i)
+		case w.late[i]:
+			// Timed out and not asked again: the answer's time is known
+			// for sure, and it is the sample that teaches the timer.
+			w.sample(w.asked[i].sent)
 		}
+		w.cfg.Log.Trace().Str("peer", w.stats.Addr).Int("piece", i).Bool("in_flight", inflight).Bool("late", w.late[i]).Msg("metadata piece received")
+		delete(w.late, i)
 		w.answered()
 		return w.co.put(w, i, m.Data)
 	}
@@ -372,8 +395,7 @@ func (w *worker) onLT(p []byte) error {
 	default:
 		return nil
 	}
-	_, probing := w.inflight[-1]
-	if _, late := w.late[-1]; probing || late {
+	if w.isInflight(-1) || w.isLate(-1) {
 		if m.Offset != 0 {
 			return &peer.ProtocolError{State: peer.StateExtended, Reason: fmt.Sprintf("LT_metadata answer at offset %d to a request from 0", m.Offset)}
 		}
@@ -413,7 +435,8 @@ func (w *worker) onLT(p []byte) error {
 }
 
 // matchLT finds the request an LT_metadata answer for bytes [off, end)
-// belongs to, in flight or late, and retires it.
+// belongs to, in flight or asked before (a late or repeated answer), and
+// retires it.
 func (w *worker) matchLT(off, end int) bool {
 	for i, r := range w.inflight {
 		if r.first == off && r.last == end {
@@ -423,9 +446,12 @@ func (w *worker) matchLT(off, end int) bool {
 			return true
 		}
 	}
-	for i, r := range w.late {
+	for i, r := range w.asked {
 		if r.first == off && r.last == end {
-			delete(w.late, i)
+			if w.late[i] {
+				w.sample(r.sent)
+				delete(w.late, i)
+			}
 			return true
 		}
 	}
@@ -447,4 +473,5 @@ func (w *worker) answered() {
 	w.silent = 0
 	w.stats.Received++
 	w.win.answered()
+	w.rtt.answered()
 }

@@ -42,7 +42,13 @@ type Seeder struct {
 	NoTotal    bool         // data messages without total_size
 	CloseAfter int          // close the connection after this many answers (0 = never)
 	Delay      time.Duration
+	// PauseAfter and Pause: after answering PauseAfter requests, stop for
+	// Pause once, as a peer under load does, then answer everything that
+	// queued up meanwhile, in order, repeats included (Transmission).
+	PauseAfter int
+	Pause      time.Duration
 
+	served   int // per connection, like answered
 	answered int // per connection use only: a Seeder plays one connection at a time in tests
 }
 
@@ -113,12 +119,22 @@ func (s *Seeder) total() int64 {
 	return int64(len(s.Info))
 }
 
+// wait delays an answer by Delay, and once by Pause.
+func (s *Seeder) wait() {
+	time.Sleep(s.Delay)
+	if s.PauseAfter > 0 {
+		if s.served++; s.served == s.PauseAfter+1 {
+			time.Sleep(s.Pause)
+		}
+	}
+}
+
 func (s *Seeder) answerUT(c *Conn, to uint8, p []byte) {
 	var req metadata.UTMessage
 	if req.UnmarshalBinary(p) != nil || req.Type != metadata.UTRequest || s.Stall {
 		return
 	}
-	time.Sleep(s.Delay)
+	s.wait()
 	send := func(m metadata.UTMessage) {
 		b, _ := m.AppendBinary(nil)
 		c.WriteExtended(to, b)
@@ -184,7 +200,7 @@ func (s *Seeder) answerLT(c *Conn, to uint8, p []byte) {
 	if req.UnmarshalBinary(p) != nil || req.Type != metadata.LTRequest || s.Stall {
 		return
 	}
-	time.Sleep(s.Delay)
+	s.wait()
 	send := func(m metadata.LTMessage) {
 		b, _ := m.AppendBinary(nil)
 		c.WriteExtended(to, b)
