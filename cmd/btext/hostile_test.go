@@ -170,6 +170,8 @@ func hostileScenarios() []hostile {
 		{name: "control: slow seeder", cmd: "fetch", seed: &peertest.Seeder{UT: 3, Delay: 200 * time.Millisecond}, code: 0},
 		{name: "control: LT_metadata only, no metadata_size", cmd: "fetch", seed: &peertest.Seeder{LT: 5, OmitSize: true}, code: 0},
 		{name: "control: reqq 1", cmd: "fetch", seed: &peertest.Seeder{UT: 3, Reqq: 1}, code: 0},
+		{name: "control: every answer twice", cmd: "fetch", seed: &peertest.Seeder{UT: 3, Twice: true}, code: 0},
+		{name: "control: every LT_metadata answer twice", cmd: "fetch", seed: &peertest.Seeder{LT: 5, Twice: true}, code: 0},
 		{name: "one piece always rejected", cmd: "fetch", seed: &peertest.Seeder{UT: 3, Reject: map[int]bool{1: true}}, code: 5, want: "rejected every request"},
 	}
 }

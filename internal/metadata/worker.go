@@ -365,18 +365,23 @@ func (w *worker) onUT(ctx context.Context, p []byte) error {
 		if want := PieceLen(w.size, i); len(m.Data) != want {
 			return &peer.ProtocolError{State: peer.StateExtended, Reason: fmt.Sprintf("ut_metadata piece %d is %d bytes, want %d", i, len(m.Data), want)}
 		}
+		late := w.late[i]
+		w.cfg.Log.Trace().Str("peer", w.stats.Addr).Int("piece", i).Bool("in_flight", inflight).Bool("late", late).Msg("metadata piece received")
 		switch {
 		case inflight:
 			delete(w.inflight, i)
 			w.sample(r.sent)
 			w.co.release(i)
-		case w.late[i]:
+		case late:
 			// Timed out and not asked again: the answer's time is known
 			// for sure, and it is the sample that teaches the timer.
+			delete(w.late, i)
 			w.sample(w.asked[i].sent)
+		default:
+			// Answered before: dropped, and not taken as a sign of life,
+			// so that a peer repeating one piece cannot hold the fetch.
+			return nil
 		}
-		w.cfg.Log.Trace().Str("peer", w.stats.Addr).Int("piece", i).Bool("in_flight", inflight).Bool("late", w.late[i]).Msg("metadata piece received")
-		delete(w.late, i)
 		w.answered()
 		return w.co.put(w, i, m.Data)
 	}
@@ -414,8 +419,12 @@ func (w *worker) onLT(p []byte) error {
 		return &peer.ProtocolError{State: peer.StateExtended, Reason: fmt.Sprintf("LT_metadata total size %d differs from %d", m.Total, w.size)}
 	}
 	off, end := int(m.Offset), int(m.Offset)+len(m.Data)
-	if !w.matchLT(off, end) {
+	matched, repeated := w.matchLT(off, end)
+	if !matched {
 		return &peer.ProtocolError{State: peer.StateExtended, Reason: fmt.Sprintf("LT_metadata data for bytes %d-%d, which were not requested", off, end)}
+	}
+	if repeated {
+		return nil // dropped, as for ut_metadata
 	}
 	w.answered()
 	// Every 16 KiB piece the range covers goes in.
@@ -435,27 +444,28 @@ func (w *worker) onLT(p []byte) error {
 }
 
 // matchLT finds the request an LT_metadata answer for bytes [off, end)
-// belongs to, in flight or asked before (a late or repeated answer), and
-// retires it.
-func (w *worker) matchLT(off, end int) bool {
+// belongs to, in flight or late, and retires it; an answer to a request
+// already answered is repeated.
+func (w *worker) matchLT(off, end int) (matched, repeated bool) {
 	for i, r := range w.inflight {
 		if r.first == off && r.last == end {
 			delete(w.inflight, i)
 			w.sample(r.sent)
 			w.co.release(i)
-			return true
+			return true, false
 		}
 	}
 	for i, r := range w.asked {
 		if r.first == off && r.last == end {
-			if w.late[i] {
-				w.sample(r.sent)
-				delete(w.late, i)
+			if !w.late[i] {
+				return true, true
 			}
-			return true
+			delete(w.late, i)
+			w.sample(r.sent)
+			return true, false
 		}
 	}
-	return false
+	return false, false
 }
 
 // sample feeds the round-trip estimate with the time the peer took for

@@ -41,6 +41,7 @@ type Seeder struct {
 	Oversized  bool         // data messages 2 KiB longer than a piece may be
 	NoTotal    bool         // data messages without total_size
 	CloseAfter int          // close the connection after this many answers (0 = never)
+	Twice      bool         // send every answer twice
 	Delay      time.Duration
 	// PauseAfter and Pause: after answering PauseAfter requests, stop for
 	// Pause once, as a peer under load does, then answer everything that
@@ -193,6 +194,9 @@ func (s *Seeder) answerUT(c *Conn, to uint8, p []byte) {
 		return
 	}
 	send(metadata.UTMessage{Type: metadata.UTData, Piece: int64(i), TotalSize: s.total(), Data: data})
+	if s.Twice {
+		send(metadata.UTMessage{Type: metadata.UTData, Piece: int64(i), TotalSize: s.total(), Data: data})
+	}
 }
 
 func (s *Seeder) answerLT(c *Conn, to uint8, p []byte) {
@@ -226,4 +230,7 @@ func (s *Seeder) answerLT(c *Conn, to uint8, p []byte) {
 	b = append(b, byte(m.Offset>>24), byte(m.Offset>>16), byte(m.Offset>>8), byte(m.Offset))
 	b = append(b, m.Data...)
 	c.WriteExtended(to, b)
+	if s.Twice {
+		c.WriteExtended(to, b)
+	}
 }
