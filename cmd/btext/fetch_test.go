@@ -200,3 +200,28 @@ func TestFetchQueueingPeer(t *testing.T) {
 		})
 	}
 }
+
+// TestFetchAfterHashFailure: after a copy fails the hash, the fetch goes
+// on from one peer at a time, the one that has delivered most first; a
+// peer that answers nothing is not waited on while another can deliver.
+func TestFetchAfterHashFailure(t *testing.T) {
+	info := peertest.InfoOfSize(100000) // 7 pieces
+	liar := &peertest.Seeder{Info: info, UT: 3, Corrupt: true}
+	staller := &peertest.Seeder{Info: info, UT: 3, Stall: true}
+	good := &peertest.Seeder{Info: info, UT: 3, Delay: 5 * time.Millisecond}
+	addrs := []string{peertest.Listen(t, liar.Play), peertest.Listen(t, staller.Play), peertest.Listen(t, good.Play)}
+	out := filepath.Join(t.TempDir(), "x.torrent")
+	// The staller's first request times out after 5 s; within 15 s, it
+	// must have handed the fetch on, or never have had it.
+	args := append([]string{"fetch-metadata", peertest.HashOf(info).String(), "-o", out, "--json", "--timeout", "15s"}, addrs...)
+	code, stdout, stderr, took := runBtext(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
+	}
+	got, _ := os.ReadFile(out)
+	want, _ := metadata.TorrentFile(info, nil)
+	if !bytes.Equal(got, want) {
+		t.Fatal("wrong torrent written")
+	}
+	t.Logf("%v: %s", took.Round(time.Millisecond), stdout)
+}

@@ -273,6 +273,30 @@ func TestInteropFetch(t *testing.T) {
 	})
 }
 
+// TestInteropFetchSwarm: one fetch from the four real clients at once,
+// with a peer that corrupts every piece and one that never answers among
+// them (first, so that they are dialled and heard first): whatever those
+// two do, the verified metadata is written, byte for byte.
+func TestInteropFetchSwarm(t *testing.T) {
+	interop(t)
+	big, bigParent, bigInfo := bigTorrent(t)
+	hash := fmt.Sprintf("%x", sha1.Sum(bigInfo))
+	liar := &peertest.Seeder{Info: bigInfo, UT: 3, Corrupt: true}
+	staller := &peertest.Seeder{Info: bigInfo, UT: 3, Stall: true}
+	addrs := []string{peertest.Listen(t, liar.Play), peertest.Listen(t, staller.Play)}
+	for _, client := range []string{"libtorrent", "transmission", "aria2", "rtorrent"} {
+		addrs = append(addrs, startPeer(t, client, big, bigParent))
+	}
+	rep := fetchFrom(t, hash, addrs[0], bigInfo, addrs[1:]...)
+	if len(rep.Peers) != len(addrs) {
+		t.Fatalf("%d peers in the report, want %d", len(rep.Peers), len(addrs))
+	}
+	for _, p := range rep.Peers {
+		t.Logf("%-22s %-18s requested %3d received %3d rejected %d timeouts %d %s", p.Addr, p.Client, p.Requested, p.Received, p.Rejected, p.Timeouts, p.Error)
+	}
+	t.Logf("%d bytes of metadata from a swarm of %d in %.0f ms", rep.MetadataSize, len(addrs), rep.ElapsedMS)
+}
+
 // TestInteropV2: v2-only and hybrid torrents made and seeded by libtorrent.
 func TestInteropV2(t *testing.T) {
 	interop(t)

@@ -89,7 +89,7 @@ func fetch(ctx context.Context, cfg FetchConfig, sess *extensions.Session) (*Res
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	co := &coordinator{cfg: &cfg, owner: -1, changed: make(chan struct{}), done: make(chan struct{}), banned: map[int]bool{}, left: map[int]bool{}, sizeOf: map[int]int{}}
+	co := &coordinator{cfg: &cfg, owner: -1, changed: make(chan struct{}), done: make(chan struct{}), banned: map[int]bool{}, left: map[int]bool{}, sizeOf: map[int]int{}, delivered: map[int]int{}}
 	workers := make([]*worker, len(cfg.Peers))
 	co.alive = len(cfg.Peers) // before any worker can leave
 	var wg sync.WaitGroup
@@ -134,15 +134,19 @@ type coordinator struct {
 	// owner is -1 while every peer fetches into one assembler; after a
 	// hash failure it is the one peer allowed to fetch, so that a bad copy
 	// names its liar.
-	owner   int
-	banned  map[int]bool
-	left    map[int]bool // peers whose worker ended
-	sizeOf  map[int]int  // the metadata size each peer claims
-	tainted bool         // a copy failed verification: one owner at a time
-	alive   int
-	info    []byte
-	done    chan struct{} // closed when the fetch is over
-	changed chan struct{}
+	owner  int
+	banned map[int]bool
+	left   map[int]bool // peers whose worker ended
+	sizeOf map[int]int  // the metadata size each peer claims
+	// delivered counts the pieces each peer has answered with, needed or
+	// not: after a hash failure the fetch goes to the peer that delivered
+	// most.
+	delivered map[int]int
+	tainted   bool // a copy failed verification: one owner at a time
+	alive     int
+	info      []byte
+	done      chan struct{} // closed when the fetch is over
+	changed   chan struct{}
 }
 
 // finish ends the fetch; the caller holds mu.
@@ -290,6 +294,7 @@ func (co *coordinator) release(i int) {
 func (co *coordinator) put(w *worker, i int, data []byte) error {
 	co.mu.Lock()
 	defer co.mu.Unlock()
+	co.delivered[w.idx]++
 	if co.isDone() || !co.eligible(w.idx) || co.asm.Size() != w.size {
 		return nil
 	}
@@ -327,16 +332,64 @@ func (co *coordinator) put(w *worker, i int, data []byte) error {
 	return ownErr
 }
 
-// newOwner hands the fetch to the lowest-numbered peer that can fetch the
-// current size (-1 when there is none). The caller holds mu.
+// newOwner hands the fetch to the peer that can fetch the current size and
+// has delivered the most pieces, the lowest-numbered of equals (-1 when
+// there is none): a peer that has answered nothing, or is still
+// connecting, is tried last. The caller holds mu.
 func (co *coordinator) newOwner() {
 	co.owner = -1
-	for i := range co.cfg.Peers {
-		if co.eligible(i) {
-			co.owner = i
-			return
+	co.owner = co.bestPeer(-1, -1)
+	if best := co.owner; best >= 0 {
+		co.cfg.Log.Info().Str("peer", co.cfg.Peers[best]).Int("delivered", co.delivered[best]).Msg("fetching from this peer alone, so that a bad copy names its source")
+	}
+}
+
+// bestPeer is the peer other than but that can fetch the current size and
+// has delivered the most pieces, more than floor; of equals, the first
+// after but in turn (so that peers that delivered nothing are tried one
+// after the other); -1 if none. The caller holds mu, with no owner set
+// (eligible admits only the owner while there is one).
+func (co *coordinator) bestPeer(but, floor int) int {
+	best, n := -1, len(co.cfg.Peers)
+	for k := 1; k <= n; k++ {
+		i := (but + k) % n
+		if but < 0 {
+			i = k - 1
+		}
+		if i != but && co.eligible(i) && co.delivered[i] > floor && (best < 0 || co.delivered[i] > co.delivered[best]) {
+			best = i
 		}
 	}
+	return best
+}
+
+// timedOut hears that a request of w timed out. An owner that lets a
+// request time out loses the fetch to the peer that has delivered most, if
+// that is more than the owner has; an owner that has delivered nothing
+// loses it to the next peer in turn: one slow peer must not hold up the
+// rest.
+func (co *coordinator) timedOut(w *worker) {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	if co.isDone() || co.owner != w.idx {
+		return
+	}
+	co.owner = -1
+	floor := co.delivered[w.idx]
+	if floor == 0 {
+		floor = -1
+	}
+	best := co.bestPeer(w.idx, floor)
+	if best < 0 {
+		co.owner = w.idx
+		return
+	}
+	// Start over, so that a bad copy still has one source.
+	co.asm.Reset()
+	clear(co.inflight)
+	co.owner = best
+	co.cfg.Log.Info().Str("peer", co.cfg.Peers[best]).Str("slow", w.stats.Addr).Int("delivered", co.delivered[best]).Msg("the peer fetching alone is slow: fetching from this one instead")
+	co.broadcast()
 }
 
 // reconsider makes sure the fetch can go on after a peer left or was

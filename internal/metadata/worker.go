@@ -298,6 +298,7 @@ func (w *worker) readOne(ctx context.Context) error {
 		delete(w.inflight, oldest)
 		if oldest >= 0 {
 			w.co.release(oldest)
+			w.co.timedOut(w)
 		}
 		w.cfg.Log.Debug().Str("peer", w.stats.Addr).Int("piece", oldest).Int("window", w.win.size).Dur("next_timeout", w.rtt.timeout()).Msg("metadata request timed out")
 		since := w.lastAnswer
