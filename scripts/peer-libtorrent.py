@@ -90,6 +90,8 @@ def main():
     ap.add_argument("--report-peers", action="store_true",
                     help="once seeding, print 'peer ADDR CLIENT pieces=0101..' on stdout"
                          " each time a connected peer's pieces (as libtorrent sees them) change")
+    ap.add_argument("--encryption", choices=("enabled", "forced", "disabled"), default="enabled",
+                    help="libtorrent's in/out_enc_policy (MSE/PE); forced also allows only RC4")
     a = ap.parse_args()
 
     if not ipaddress.ip_address(a.listen_ip).is_loopback:
@@ -122,6 +124,11 @@ def main():
         "allow_multiple_connections_per_ip": bool(a.multi_per_ip),
         "alert_mask": int(mask),
     }
+    policy = {"forced": 0, "enabled": 1, "disabled": 2}[a.encryption]
+    settings["in_enc_policy"] = policy
+    settings["out_enc_policy"] = policy
+    if a.encryption == "forced":
+        settings["allowed_enc_level"] = 2  # pe_rc4
     ses = lt.session(settings)
     # Belt and braces: peers outside loopback are blocked both ways.
     ipf = lt.ip_filter()

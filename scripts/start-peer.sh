@@ -21,7 +21,9 @@
 # Environment: START_PEER_TIMEOUT (s, default 60), START_PEER_PORT (peer port
 # for the first attempt; later attempts pick free ports), PROBE_BIND (source address of
 # the readiness probe, default 127.0.0.9: Transmission refuses an address that
-# just disconnected, so the probe must not use the tests' own address).
+# just disconnected, so the probe must not use the tests' own address), PROBE_MSE
+# (1: the probe goes through message stream encryption first, for a client
+# started to require it, e.g. libtorrent with "-- --encryption forced").
 set -euo pipefail
 
 PY=/usr/bin/python3
@@ -29,6 +31,8 @@ start_ns=$(date +%s%N)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TIMEOUT=${START_PEER_TIMEOUT:-60}
 PROBE_BIND=${PROBE_BIND:-127.0.0.9}
+PROBE_ARGS=()
+[ "${PROBE_MSE:-0}" = 1 ] && PROBE_ARGS=(--mse)
 MAX_ATTEMPTS=4
 
 die() { echo "start-peer: $*" >&2; exit 1; }
@@ -349,7 +353,7 @@ while :; do
         fi
         if [ $seeding = 1 ] &&
             "$PY" "$HERE/bt-probe.py" "127.0.0.1:$PORT" "$INFOHASH" --timeout 2 \
-                --bind "$PROBE_BIND" >"$WORKDIR/probe.out" 2>"$WORKDIR/probe.err"; then
+                --bind "$PROBE_BIND" ${PROBE_ARGS[@]+"${PROBE_ARGS[@]}"} >"$WORKDIR/probe.out" 2>"$WORKDIR/probe.err"; then
             elapsed_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
             printf '%s\n' "${PIDS[@]}" >"$WORKDIR/pid"
             echo "127.0.0.1:$PORT" >"$WORKDIR/addr"

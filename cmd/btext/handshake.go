@@ -145,13 +145,16 @@ func (a *app) watchPeer(ctx context.Context, s *extensions.Session, o handshakeO
 // handshakeResult is the output of btext handshake; its JSON form is an
 // interface for scripts.
 type handshakeResult struct {
-	Peer              string         `json:"peer"`
-	InfoHash          string         `json:"info_hash"`
-	InfoHashRandom    bool           `json:"info_hash_random"`
-	PeerID            string         `json:"peer_id"`
-	PeerIDText        string         `json:"peer_id_text"`
-	Client            string         `json:"client"`
-	Reserved          string         `json:"reserved"`
+	Peer           string `json:"peer"`
+	InfoHash       string `json:"info_hash"`
+	InfoHashRandom bool   `json:"info_hash_random"`
+	PeerID         string `json:"peer_id"`
+	PeerIDText     string `json:"peer_id_text"`
+	Client         string `json:"client"`
+	Reserved       string `json:"reserved"`
+	// Encryption is "none" (a plain BT handshake), "rc4", or "plaintext"
+	// (an MSE handshake, then plaintext).
+	Encryption        string         `json:"encryption"`
 	Supports          supports       `json:"supports"`
 	ExtendedHandshake *extHandshake  `json:"extended_handshake"`
 	Extensions        map[string]int `json:"extensions"`
@@ -189,6 +192,7 @@ func newHandshakeResult(addr string, hash peer.Hash, random bool, s *extensions.
 		PeerIDText:     peer.EscapeBinary(s.Remote.PeerID[:]),
 		Client:         peer.ClientName(s.Remote.PeerID),
 		Reserved:       r.String(),
+		Encryption:     encryptionName(s.Conn.Crypto()),
 		Supports:       supports{r.Extended(), r.DHT(), r.Fast(), r.V2Upgrade()},
 		Extensions:     map[string]int{},
 		Messages:       []string{},
@@ -274,6 +278,9 @@ func (res *handshakeResult) writeText(w io.Writer) {
 		}
 	}
 	p("reserved", "%s %s", res.Reserved, orDash(strings.Join(bits, " ")))
+	if res.Encryption != "none" {
+		p("encryption", "%s (MSE)", res.Encryption)
+	}
 	e := res.ExtendedHandshake
 	if e == nil {
 		p("extended", "none: the peer does not support the extension protocol")
@@ -330,4 +337,11 @@ func intOrDash(i *int64) string {
 		return "-"
 	}
 	return fmt.Sprint(*i)
+}
+
+func encryptionName(m peer.CryptoMethod) string {
+	if m == 0 {
+		return "none"
+	}
+	return m.String()
 }

@@ -44,6 +44,13 @@ func startPeer(t *testing.T, client, torrent, parent string) string {
 // script (after "--"); it also returns the peer's work directory.
 func startPeerWith(t *testing.T, client, torrent, parent string, extra ...string) (addr, work string) {
 	t.Helper()
+	return startPeerEnv(t, nil, client, torrent, parent, extra...)
+}
+
+// startPeerEnv is startPeerWith with extra environment for the start
+// script (PROBE_MSE=1 for a client that requires encryption).
+func startPeerEnv(t *testing.T, env []string, client, torrent, parent string, extra ...string) (addr, work string) {
+	t.Helper()
 	work = t.TempDir()
 	script, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "start-peer.sh"))
 	stop, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "stop-peer.sh"))
@@ -53,7 +60,9 @@ func startPeerWith(t *testing.T, client, torrent, parent string, extra ...string
 	if len(extra) > 0 {
 		args = append(append(args, "--"), extra...)
 	}
-	out, err := exec.CommandContext(ctx, script, args...).Output()
+	cmd := exec.CommandContext(ctx, script, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.Output()
 	if err != nil {
 		var stderr string
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -295,6 +304,48 @@ func TestInteropFetchSwarm(t *testing.T) {
 		t.Logf("%-22s %-18s requested %3d received %3d rejected %d timeouts %d %s", p.Addr, p.Client, p.Requested, p.Received, p.Rejected, p.Timeouts, p.Error)
 	}
 	t.Logf("%d bytes of metadata from a swarm of %d in %.0f ms", rep.MetadataSize, len(addrs), rep.ElapsedMS)
+}
+
+// TestInteropEncryption: each real client set to require message stream
+// encryption closes on btext's plain handshake, and answers btext over MSE
+// (RC4), for the handshake and for fetch-metadata.
+func TestInteropEncryption(t *testing.T) {
+	interop(t)
+	demo, demoParent, demoTor := demoContent(t)
+	hash := demoTor.InfoHash.String()
+	// rtorrent's -o cannot carry a comma: its setting goes in a file.
+	rc := filepath.Join(t.TempDir(), "encryption.rc")
+	if err := os.WriteFile(rc, []byte("protocol.encryption.set = allow_incoming,require,require_RC4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		client string
+		extra  []string
+	}{
+		{"libtorrent", []string{"--encryption", "forced"}},
+		{"transmission", []string{"--encryption-required"}},
+		{"aria2", []string{"--bt-require-crypto=true", "--bt-min-crypto-level=arc4"}},
+		{"rtorrent", []string{"-o", "import=" + rc}},
+	} {
+		t.Run(tt.client, func(t *testing.T) {
+			t.Parallel()
+			addr, _ := startPeerEnv(t, []string{"PROBE_MSE=1"}, tt.client, demo, demoParent, tt.extra...)
+			// Transmission refuses an address that has just disconnected:
+			// each connection comes from its own.
+			code, _, stderr, _ := runBtext(t, "handshake", addr, "--info-hash", hash, "--bind", "127.0.0.2", "--timeout", "20s")
+			if code != 3 || !strings.Contains(stderr, "peer closed the connection") {
+				t.Errorf("plain handshake: exit %d, %q; want 3, closed by the peer", code, stderr)
+			}
+			code, stdout, stderr, _ := runBtext(t, "handshake", addr, "--info-hash", hash, "--encryption", "require", "--json", "--bind", "127.0.0.3", "--timeout", "20s")
+			var res interopResult
+			if code != 0 || json.Unmarshal([]byte(stdout), &res) != nil || res.Ext == nil || res.Ext.MetadataSize == nil || *res.Ext.MetadataSize != int64(len(demoTor.Info)) {
+				t.Fatalf("handshake --encryption require: exit %d %s\n%s", code, stderr, stdout)
+			}
+			t.Logf("over MSE: %s, m %v", res.Client, res.Ext.M)
+			rep := fetchFrom(t, hash, addr, demoTor.Info, "--encryption", "prefer", "--bind", "127.0.0.4")
+			t.Logf("fetch-metadata --encryption prefer: %d bytes in %.0f ms", rep.MetadataSize, rep.ElapsedMS)
+		})
+	}
 }
 
 // TestInteropV2: v2-only and hybrid torrents made and seeded by libtorrent.

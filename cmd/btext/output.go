@@ -26,6 +26,7 @@ func (a *app) peerConfig() peer.Config {
 		ReadTimeout:      min(peer.DefaultReadTimeout, a.timeout),
 		WriteTimeout:     min(peer.DefaultWriteTimeout, a.timeout),
 		LocalAddr:        a.bind,
+		Encryption:       a.encryption,
 		Log:              a.log,
 	}
 }

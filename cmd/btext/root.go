@@ -8,6 +8,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+
+	"github.com/btext/btext/internal/peer"
 )
 
 // app carries what every command shares: the streams and global options.
@@ -20,8 +22,10 @@ type app struct {
 	logFormat string
 	timeout   time.Duration
 	bind      string
+	encFlag   string
 
-	log zerolog.Logger
+	encryption peer.Encryption
+	log        zerolog.Logger
 }
 
 const defaultTimeout = 30 * time.Second
@@ -57,6 +61,7 @@ Results go to stdout (--json for scripts), logs to stderr.`,
 	f.StringVar(&a.logFormat, "log-format", "console", "log format on stderr: console or json")
 	f.DurationVar(&a.timeout, "timeout", defaultTimeout, "deadline for the whole command (serve: for each connection's handshakes)")
 	f.StringVar(&a.bind, "bind", "", "local IP address to connect from")
+	f.StringVar(&a.encFlag, "encryption", "", "message stream encryption (MSE/PE): off, prefer or require. Connecting (default off): prefer offers RC4 or plaintext after an MSE handshake and connects again without if the peer closes on it; require insists on RC4. serve (default prefer): accepts MSE and plain connections; off refuses MSE, require refuses plain")
 
 	root.AddCommand(newHandshakeCmd(a), newFetchMetadataCmd(a), newDontHaveCmd(a), newServeCmd(a))
 	return root
@@ -85,6 +90,16 @@ func (a *app) setup(cmd *cobra.Command) error {
 	}
 	if a.timeout <= 0 {
 		return usagef("--timeout must be positive, got %v", a.timeout)
+	}
+	enc := a.encFlag
+	if enc == "" {
+		enc = "off"
+		if cmd.Name() == "serve" {
+			enc = "prefer"
+		}
+	}
+	if a.encryption, err = peer.ParseEncryption(enc); err != nil {
+		return usagef("--%v", err)
 	}
 	setTimeFormat.Do(func() { zerolog.TimeFieldFormat = time.RFC3339Nano })
 	a.log = zerolog.New(w).Level(lvl).With().Timestamp().Logger()

@@ -2,6 +2,7 @@ package extensions
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -51,7 +52,7 @@ type Session struct {
 // the bit the session is returned along with an error wrapping
 // ErrNotSupported, so that what the peer did say can be shown.
 func Connect(ctx context.Context, addr string, opt Options) (*Session, error) {
-	c, err := peer.Dial(ctx, addr, opt.Peer)
+	c, err := dial(ctx, addr, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +78,24 @@ func Connect(ctx context.Context, addr string, opt Options) (*Session, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// dial connects and applies the MSE policy: with prefer, a peer that
+// closes on the encryption handshake is dialled again for a plain one.
+func dial(ctx context.Context, addr string, opt Options) (*peer.Conn, error) {
+	c, err := peer.Dial(ctx, addr, opt.Peer)
+	if err != nil || opt.Peer.Encryption == peer.EncryptionOff {
+		return c, err
+	}
+	if _, err = c.Obfuscate(ctx, opt.InfoHash, opt.Peer.Encryption.Offer()); err == nil {
+		return c, nil
+	}
+	c.Close()
+	if opt.Peer.Encryption != peer.EncryptionPrefer || !errors.Is(err, peer.ErrClosedByPeer) {
+		return nil, err
+	}
+	c.Log().Info().Err(err).Msg("the peer closed on the encryption handshake: connecting again without")
+	return peer.Dial(ctx, addr, opt.Peer)
 }
 
 // Exchange sends our extended handshake and reads messages until the

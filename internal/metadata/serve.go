@@ -51,6 +51,7 @@ type ServerConfig struct {
 type Server struct {
 	cfg    ServerConfig
 	byHash map[peer.Hash]*Torrent
+	byReq2 map[[20]byte]peer.Hash // MSE: HASH("req2", info hash)
 
 	active, accepted, refused, pieces, rejects atomic.Int64
 }
@@ -65,7 +66,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.MaxPeers <= 0 {
 		cfg.MaxPeers = DefaultMaxPeers
 	}
-	s := &Server{cfg: cfg, byHash: make(map[peer.Hash]*Torrent)}
+	s := &Server{cfg: cfg, byHash: make(map[peer.Hash]*Torrent), byReq2: make(map[[20]byte]peer.Hash)}
 	for _, t := range cfg.Torrents {
 		var hashes []peer.Hash
 		if t.HasV1 {
@@ -79,6 +80,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 				return nil, fmt.Errorf("torrent %s given twice", h)
 			}
 			s.byHash[h] = t
+			s.byReq2[peer.MSEReq2(h)] = h
 		}
 	}
 	return s, nil
@@ -165,6 +167,9 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 
 func (s *Server) session(ctx context.Context, c *peer.Conn) error {
 	log := c.Log()
+	if err := s.decrypt(ctx, c); err != nil {
+		return err
+	}
 	h, err := c.ReadHandshake(ctx)
 	if err != nil {
 		return err
@@ -225,6 +230,38 @@ func (s *Server) session(ctx context.Context, c *peer.Conn) error {
 		}
 		batch = batch[:0]
 	}
+}
+
+// decrypt answers an MSE handshake when the connection opens with one and
+// the policy allows it; a plain connection goes on unless encryption is
+// required.
+func (s *Server) decrypt(ctx context.Context, c *peer.Conn) error {
+	enc := s.cfg.Peer.Encryption
+	if enc == peer.EncryptionOff {
+		return nil // ReadHandshake says what else came
+	}
+	plain, err := c.IsPlainHandshake(ctx)
+	switch {
+	case err != nil:
+		return err
+	case plain && enc == peer.EncryptionRequire:
+		return fmt.Errorf("plain BT handshake refused: encryption (MSE) is required")
+	case plain:
+		return nil
+	}
+	allow := peer.CryptoRC4 | peer.CryptoPlain
+	if enc == peer.EncryptionRequire {
+		allow = peer.CryptoRC4
+	}
+	m, _, err := c.AcceptObfuscated(ctx, func(req2 [20]byte) (peer.Hash, bool) {
+		h, ok := s.byReq2[req2]
+		return h, ok
+	}, allow)
+	if err != nil {
+		return err
+	}
+	c.Log().Info().Stringer("method", m).Msg("encryption handshake")
+	return nil
 }
 
 // read reads the next message; while a --drop-piece is pending it wakes up

@@ -42,7 +42,10 @@ type Config struct {
 	// LocalAddr, when set, is the IP address outgoing connections are made
 	// from (any port).
 	LocalAddr string
-	Log       zerolog.Logger
+	// Encryption is the MSE policy (see Encryption); the extensions
+	// session applies it before the BT handshake.
+	Encryption Encryption
+	Log        zerolog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -82,8 +85,13 @@ func (e *TimeoutError) Unwrap() error { return os.ErrDeadlineExceeded }
 // Conn is one peer connection. It is not safe for concurrent use: one
 // goroutine owns it.
 type Conn struct {
-	nc     net.Conn
-	br     *bufio.Reader
+	nc net.Conn
+	br *bufio.Reader
+	w  io.Writer // nc, or an RC4 stream over it after MSE
+	// inner is the buffer under br after MSE: it may hold bytes read
+	// ahead during the encryption handshake.
+	inner  *bufio.Reader
+	crypto CryptoMethod
 	cfg    Config
 	log    zerolog.Logger
 	m      machine
@@ -146,6 +154,7 @@ func NewConn(nc net.Conn, cfg Config) *Conn {
 	c := &Conn{
 		nc:  nc,
 		br:  bufio.NewReaderSize(nc, 4<<10),
+		w:   nc,
 		cfg: cfg,
 		log: cfg.Log.With().Str("peer", nc.RemoteAddr().String()).Logger(),
 	}
@@ -157,6 +166,9 @@ func NewConn(nc net.Conn, cfg Config) *Conn {
 // (in our buffer or the kernel's) and can be read without waiting.
 func (c *Conn) MessageBuffered() bool {
 	avail := c.br.Buffered()
+	if c.inner != nil {
+		avail += c.inner.Buffered()
+	}
 	need, partial := c.fr.pending()
 	if partial && avail >= need {
 		return true
@@ -340,7 +352,7 @@ func (c *Conn) WriteMessages(ctx context.Context, msgs ...Message) error {
 func (c *Conn) write(ctx context.Context, op string, b []byte) error {
 	stop, start := c.deadline(ctx, c.cfg.WriteTimeout)
 	defer stop()
-	if _, err := c.nc.Write(b); err != nil {
+	if _, err := c.w.Write(b); err != nil {
 		return c.ioErr(ctx, op, err, start)
 	}
 	return nil
@@ -379,7 +391,11 @@ func (c *Conn) ioErr(ctx context.Context, op string, err error, start time.Time)
 	case isTimeout(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return &TimeoutError{Op: op, After: time.Since(start)}
 	case errors.Is(err, io.EOF) && op == "read handshake":
-		return fmt.Errorf("%s: %w before answering (most peers do this for a torrent they do not have)", op, ErrClosedByPeer)
+		hint := "most peers do this for a torrent they do not have"
+		if c.crypto == 0 {
+			hint += ", and a peer that requires encryption does it too: --encryption prefer"
+		}
+		return fmt.Errorf("%s: %w before answering (%s)", op, ErrClosedByPeer, hint)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), isReset(err):
 		return fmt.Errorf("%s: %w", op, ErrClosedByPeer)
 	}

@@ -1,0 +1,123 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/big"
+	"testing"
+	"time"
+)
+
+// TestMSE: both sides of the encryption handshake, then a BT handshake and
+// a message each way through the selected stream.
+func TestMSE(t *testing.T) {
+	var served, other Hash
+	copy(served[:], bytes.Repeat([]byte{0xab}, 20))
+	copy(other[:], bytes.Repeat([]byte{0xcd}, 20))
+	find := func(req2 [20]byte) (Hash, bool) { return served, req2 == MSEReq2(served) }
+	tests := []struct {
+		name           string
+		skey           Hash
+		provide, allow CryptoMethod
+		want           CryptoMethod
+		err            string
+	}{
+		{"rc4 offered and accepted", served, CryptoRC4 | CryptoPlain, CryptoRC4 | CryptoPlain, CryptoRC4, ""},
+		{"plaintext only", served, CryptoPlain, CryptoRC4 | CryptoPlain, CryptoPlain, ""},
+		{"rc4 only", served, CryptoRC4, CryptoRC4, CryptoRC4, ""},
+		{"no common method", served, CryptoRC4, CryptoPlain, 0, "the peer offers rc4, we accept plaintext"},
+		{"unknown info hash", other, CryptoRC4, CryptoRC4, 0, "an info hash we do not serve"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, raw := pipePair(t, Config{HandshakeTimeout: 5 * time.Second})
+			b := NewConn(raw, Config{HandshakeTimeout: 5 * time.Second})
+			ctx := context.Background()
+			type result struct {
+				m    CryptoMethod
+				skey Hash
+				err  error
+			}
+			done := make(chan result, 1)
+			go func() {
+				plain, err := b.IsPlainHandshake(ctx)
+				if err != nil || plain {
+					done <- result{err: errors.New("not seen as MSE")}
+					return
+				}
+				m, skey, err := b.AcceptObfuscated(ctx, find, tt.allow)
+				if err != nil {
+					b.Close() // as serve does: the other side sees the close
+				}
+				done <- result{m, skey, err}
+			}()
+			m, err := a.Obfuscate(ctx, tt.skey, tt.provide)
+			r := <-done
+			if tt.err != "" {
+				if r.err == nil || !errors.Is(r.err, ErrMSE) || !bytes.Contains([]byte(r.err.Error()), []byte(tt.err)) {
+					t.Fatalf("answering side: %v, want %q", r.err, tt.err)
+				}
+				if err == nil {
+					t.Fatalf("connecting side succeeded with %v", m)
+				}
+				return
+			}
+			if err != nil || r.err != nil || m != tt.want || r.m != tt.want || r.skey != served {
+				t.Fatalf("got %v %v / %v %v %v, want %v", m, err, r.m, r.skey, r.err, tt.want)
+			}
+			if a.Crypto() != tt.want || b.Crypto() != tt.want {
+				t.Fatalf("Crypto() %v %v", a.Crypto(), b.Crypto())
+			}
+			// The BT handshake and messages, both ways, through the stream.
+			go func() {
+				h, err := b.ReadHandshake(ctx)
+				if err == nil {
+					err = b.WriteHandshake(ctx, Handshake{Reserved: h.Reserved, InfoHash: h.InfoHash})
+				}
+				if err == nil {
+					err = b.WriteMessage(ctx, Message{ID: Have, Payload: []byte{0, 0, 0, 7}})
+				}
+				done <- result{err: err}
+			}()
+			h, err := a.Handshake(ctx, Handshake{Reserved: Reserved{}.WithExtended(), InfoHash: served})
+			if err != nil || h.InfoHash != served {
+				t.Fatalf("BT handshake through %v: %v %v", tt.want, h, err)
+			}
+			msg, err := a.ReadMessage(ctx)
+			if err != nil || msg.ID != Have || !bytes.Equal(msg.Payload, []byte{0, 0, 0, 7}) {
+				t.Fatalf("message: %v %v", msg, err)
+			}
+			if r := <-done; r.err != nil {
+				t.Fatal(r.err)
+			}
+		})
+	}
+}
+
+// TestMSEBadPeer: garbage instead of a key exchange ends within the
+// handshake timeout with an error, on either side.
+func TestMSEBadPeer(t *testing.T) {
+	ctx := context.Background()
+	a, raw := pipePair(t, Config{HandshakeTimeout: 500 * time.Millisecond})
+	go func() { _, _ = raw.Write(bytes.Repeat([]byte{0xee}, 2000)) }()
+	if _, err := a.Obfuscate(ctx, Hash{}, CryptoRC4); err == nil {
+		t.Fatal("Obfuscate succeeded against garbage")
+	} else {
+		t.Log(err)
+	}
+	b, raw2 := pipePair(t, Config{HandshakeTimeout: 500 * time.Millisecond})
+	go func() { _, _ = raw2.Write(bytes.Repeat([]byte{0xee}, 2000)) }()
+	_, _, err := b.AcceptObfuscated(ctx, func([20]byte) (Hash, bool) { return Hash{}, true }, CryptoRC4)
+	if err == nil {
+		t.Fatal("AcceptObfuscated succeeded against garbage")
+	}
+	t.Log(err)
+	var d mseDH
+	d.x = big.NewInt(5)
+	for _, y := range [][]byte{{0}, {1}, new(big.Int).Sub(mseP, big.NewInt(1)).Bytes(), mseP.Bytes()} {
+		if _, err := d.secret(y); err == nil {
+			t.Errorf("public key %x accepted", y)
+		}
+	}
+}
