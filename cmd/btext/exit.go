@@ -73,7 +73,8 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.Is(err, metadata.ErrRejected), errors.Is(err, metadata.ErrHashMismatch),
 		errors.Is(err, metadata.ErrSize), errors.Is(err, metadata.ErrInvalidMetadata):
 		return exitMetadata
-	case errors.As(err, &pe), errors.As(err, &se), errors.As(err, &me), errors.Is(err, extensions.ErrNotSupported):
+	case errors.As(err, &pe), errors.As(err, &se), errors.As(err, &me), errors.Is(err, extensions.ErrNotSupported),
+		errors.Is(err, peer.ErrMSE):
 		return exitProtocol
 	case errors.Is(err, peer.ErrClosedByPeer), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne),

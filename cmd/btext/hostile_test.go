@@ -93,6 +93,12 @@ func hostileScenarios() []hostile {
 		}), code: 3, want: "timed out"},
 		{name: "closes after the handshake", cmd: "handshake", play: answer(func(c *peertest.Conn) {}), code: 3, want: "wait for extended handshake: read message: peer closed the connection"},
 
+		// Message stream encryption (--encryption require).
+		{name: "MSE: closes", cmd: "handshake-mse", play: func(c *peertest.Conn) { c.Read(make([]byte, 96)) }, code: 3, want: "encryption handshake: peer closed the connection"},
+		{name: "MSE: silence", cmd: "handshake-mse", play: func(c *peertest.Conn) { c.Stall() }, code: 3, want: "encryption handshake: timed out"},
+		{name: "MSE: public key 0", cmd: "handshake-mse", play: func(c *peertest.Conn) { c.Write(make([]byte, 96)); c.Stall() }, code: 4, want: "the peer's public key is out of range"},
+		{name: "MSE: garbage after the key", cmd: "handshake-mse", play: func(c *peertest.Conn) { c.Write(bytes.Repeat([]byte{0xee}, 2000)); c.Stall() }, code: 4, want: "no synchronisation within 512 bytes of padding"},
+
 		// Framing.
 		{name: "length 0xFFFFFFFF", cmd: "handshake", play: answer(func(c *peertest.Conn) { c.WriteLength(0xFFFFFFFF); c.Stall() }), code: 4, want: "message length 4294967295 exceeds the limit of 1048576 bytes"},
 		{name: "length 100 MB", cmd: "handshake", play: answer(func(c *peertest.Conn) { c.WriteLength(100 << 20); c.Stall() }), code: 4, want: "message length 104857600 exceeds"},
@@ -203,9 +209,10 @@ func TestHostilePeers(t *testing.T) {
 			addr := peertest.Listen(t, play)
 			dir := t.TempDir()
 			args := map[string][]string{
-				"handshake": {"handshake", addr, "--info-hash", hash.String()},
-				"fetch":     {"fetch-metadata", hash.String(), addr, "-o", "out.torrent"},
-				"dont-have": {"dont-have", hash.String(), addr, "1", "--linger", "200ms"},
+				"handshake":     {"handshake", addr, "--info-hash", hash.String()},
+				"handshake-mse": {"handshake", addr, "--info-hash", hash.String(), "--encryption", "require"},
+				"fetch":         {"fetch-metadata", hash.String(), addr, "-o", "out.torrent"},
+				"dont-have":     {"dont-have", hash.String(), addr, "1", "--linger", "200ms"},
 			}[h.cmd]
 			cmd := exec.Command(bin, append(args, "--timeout", hostileTimeout.String())...)
 			cmd.Dir = dir
