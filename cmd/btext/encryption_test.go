@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -51,8 +52,13 @@ func TestEncryptionPolicies(t *testing.T) {
 			if err := json.Unmarshal([]byte(stdout), &res); err != nil || res.Encryption != tt.want {
 				t.Errorf("encryption %q, want %q (%v)", res.Encryption, tt.want, err)
 			}
-			if code, _, stderr, _ := runBtext(t, "fetch-metadata", hash, addr, "--encryption", tt.client.String(), "-o", t.TempDir()+"/x.torrent"); code != 0 {
-				t.Errorf("fetch-metadata: exit %d: %s", code, stderr)
+			code, stdout, stderr, _ = runBtext(t, "fetch-metadata", hash, addr, "--encryption", tt.client.String(), "-o", t.TempDir()+"/x.torrent", "--json")
+			var rep fetchReport
+			if code != 0 || json.Unmarshal([]byte(stdout), &rep) != nil {
+				t.Fatalf("fetch-metadata: exit %d: %s", code, stderr)
+			}
+			if got := cmp.Or(rep.Peers[0].Encryption, "none"); got != tt.want {
+				t.Errorf("fetch-metadata: encryption %q, want %q", got, tt.want)
 			}
 		})
 	}

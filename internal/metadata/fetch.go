@@ -40,6 +40,9 @@ type PeerStats struct {
 	Received  int    `json:"received"`
 	Rejected  int    `json:"rejected"`
 	Timeouts  int    `json:"timeouts"`
+	// Encryption is the MSE method used ("rc4", "plaintext"), empty for a
+	// plain connection.
+	Encryption string `json:"encryption,omitempty"`
 	// AnsweredHash is set when the peer's handshake named another info
 	// hash than the one asked for.
 	AnsweredHash string `json:"answered_info_hash,omitempty"`

@@ -105,6 +105,9 @@ func (w *worker) connect(ctx context.Context) (*extensions.Session, error) {
 	sess, err := extensions.Connect(ctx, w.stats.Addr, opt)
 	if sess != nil {
 		w.stats.Client = peer.ClientName(sess.Remote.PeerID)
+		if m := sess.Conn.Crypto(); m != 0 {
+			w.stats.Encryption = m.String()
+		}
 		if got := sess.Remote.InfoHash; got != opt.InfoHash {
 			w.stats.AnsweredHash = got.String()
 			w.cfg.Log.Info().Str("peer", w.stats.Addr).Str("answered", got.String()).Msg("peer answered for another info hash (a hybrid torrent's other hash?); its metadata must still verify")
