@@ -63,6 +63,10 @@ class MSESocket:
         if not 1 < yb < MSE_P - 1:
             raise ValueError("MSE: peer's public key out of range")
         s = pow(yb, x, MSE_P).to_bytes(96, "big")
+        if s[0] == 0:
+            # rtorrent hashes such a secret without its leading zero byte
+            # (btext's internal/peer/mse.go, ErrMSERedial): try again.
+            raise ValueError("MSE: shared secret with a leading zero byte; run again")
         self.enc, self.dec = RC4(sha1(b"keyA", s, skey)), RC4(sha1(b"keyB", s, skey))
         req2, req3 = sha1(b"req2", skey), sha1(b"req3", s)
         step3 = sha1(b"req1", s) + bytes(a ^ b for a, b in zip(req2, req3))

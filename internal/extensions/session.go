@@ -80,6 +80,15 @@ func Connect(ctx context.Context, addr string, opt Options) (*Session, error) {
 	return s, nil
 }
 
+// mseRedials bounds the new connections made when an MSE secret comes out
+// with a leading zero byte (1 in 256 each; see peer.ErrMSERedial), and
+// mseRedialWait spaces them: Transmission closes a new connection from an
+// address that disconnected less than ~0.6 s before.
+const (
+	mseRedials    = 3
+	mseRedialWait = time.Second
+)
+
 // dial connects and applies the MSE policy: with prefer, a peer that
 // closes on the encryption handshake is dialled again for a plain one.
 func dial(ctx context.Context, addr string, opt Options) (*peer.Conn, error) {
@@ -87,10 +96,24 @@ func dial(ctx context.Context, addr string, opt Options) (*peer.Conn, error) {
 	if err != nil || opt.Peer.Encryption == peer.EncryptionOff {
 		return c, err
 	}
-	if _, err = c.Obfuscate(ctx, opt.InfoHash, opt.Peer.Encryption.Offer()); err == nil {
-		return c, nil
+	for redial := 0; ; redial++ {
+		if _, err = c.Obfuscate(ctx, opt.InfoHash, opt.Peer.Encryption.Offer()); err == nil {
+			return c, nil
+		}
+		c.Close()
+		if !errors.Is(err, peer.ErrMSERedial) || redial == mseRedials {
+			break
+		}
+		c.Log().Debug().Msg("MSE secret with a leading zero byte: connecting again with a new key")
+		select {
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-time.After(mseRedialWait):
+		}
+		if c, err = peer.Dial(ctx, addr, opt.Peer); err != nil {
+			return nil, err
+		}
 	}
-	c.Close()
 	if opt.Peer.Encryption != peer.EncryptionPrefer || !errors.Is(err, peer.ErrClosedByPeer) {
 		return nil, err
 	}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math/big"
+	"net"
 	"testing"
 	"time"
 )
@@ -118,6 +120,64 @@ func TestMSEBadPeer(t *testing.T) {
 	for _, y := range [][]byte{{0}, {1}, new(big.Int).Sub(mseP, big.NewInt(1)).Bytes(), mseP.Bytes()} {
 		if _, err := d.secret(y); err == nil {
 			t.Errorf("public key %x accepted", y)
+		}
+	}
+}
+
+// TestMSELeadingZeroSecret: a secret with a leading zero byte, which
+// rtorrent hashes without that byte, is never used. The connecting side
+// stops with ErrMSERedial (here against a responder that picks its key to
+// produce one); the answering side picks another key, so that over 1000
+// handshakes the connecting side never meets one (it would, about 4 times,
+// by chance alone).
+func TestMSELeadingZeroSecret(t *testing.T) {
+	ctx := context.Background()
+	a, raw := pipePair(t, Config{HandshakeTimeout: 5 * time.Second})
+	go func() {
+		var ya [mseKeyLen]byte
+		if _, err := io.ReadFull(raw, ya[:]); err != nil {
+			return
+		}
+		for range 10000 {
+			d, _ := newMSEDH()
+			if s, _ := d.secret(ya[:]); s[0] == 0 {
+				raw.Write(d.pub[:])
+				return
+			}
+		}
+	}()
+	if _, err := a.Obfuscate(ctx, Hash{}, CryptoRC4); !errors.Is(err, ErrMSERedial) {
+		t.Fatalf("Obfuscate with a leading-zero secret: %v, want ErrMSERedial", err)
+	}
+
+	var h Hash
+	find := func([20]byte) (Hash, bool) { return h, true }
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				NewConn(nc, Config{HandshakeTimeout: 5 * time.Second}).AcceptObfuscated(ctx, find, CryptoRC4)
+			}()
+		}
+	}()
+	for i := range 1000 {
+		c, err := Dial(ctx, ln.Addr().String(), Config{HandshakeTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Obfuscate(ctx, h, CryptoRC4)
+		c.Close()
+		if err != nil {
+			t.Fatalf("handshake %d: %v", i, err)
 		}
 	}
 }
