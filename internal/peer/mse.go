@@ -367,10 +367,11 @@ func (c *Conn) AcceptObfuscated(ctx context.Context, find func([20]byte) (Hash, 
 		return fail(err)
 	}
 	dec.XORKeyStream(rest, rest)
-	ia := make([]byte, int(binary.BigEndian.Uint16(rest[padC:])))
-	if len(ia) > mseMaxIA {
-		return 0, Hash{}, mseErr("initial payload of %d bytes, the limit is %d", len(ia), mseMaxIA)
+	iaLen := int(binary.BigEndian.Uint16(rest[padC:]))
+	if iaLen > mseMaxIA {
+		return 0, Hash{}, mseErr("initial payload of %d bytes, the limit is %d", iaLen, mseMaxIA)
 	}
+	ia := make([]byte, iaLen)
 	if _, err := io.ReadFull(c.br, ia); err != nil {
 		return fail(err)
 	}
