@@ -242,7 +242,7 @@ func (co *coordinator) next(w *worker) int {
 			if co.asm.Have(i) || w.isInflight(i) || !w.mayAsk(i) {
 				continue
 			}
-			free, late := co.inflight[i] == 0, w.isLate(i)
+			free, late := co.inflight[i] == 0, w.late[i]
 			if round == 0 && free && !late || round == 1 && free && late || round == 2 && co.inflight[i] == 1 && !late {
 				pick = i
 				break

@@ -76,8 +76,6 @@ type worker struct {
 
 func (w *worker) isInflight(i int) bool { _, ok := w.inflight[i]; return ok }
 
-func (w *worker) isLate(i int) bool { return w.late[i] }
-
 func (w *worker) mayAsk(i int) bool {
 	return w.rejects[i] < maxRejects && !time.Now().Before(w.retryAt[i])
 }
@@ -404,7 +402,7 @@ func (w *worker) onLT(p []byte) error {
 	default:
 		return nil
 	}
-	if w.isInflight(-1) || w.isLate(-1) {
+	if w.isInflight(-1) || w.late[-1] {
 		if m.Offset != 0 {
 			return &peer.ProtocolError{State: peer.StateExtended, Reason: fmt.Sprintf("LT_metadata answer at offset %d to a request from 0", m.Offset)}
 		}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/big"
 	"strings"
+	"time"
 )
 
 // Message stream encryption (MSE, also "protocol encryption"), as Azureus
@@ -180,6 +181,15 @@ func (w *rc4Writer) Write(p []byte) (int, error) {
 	return w.w.Write(w.buf)
 }
 
+// mseIOErr names the cause of a failed read or write during the encryption
+// handshake; an ErrMSE is already named.
+func (c *Conn) mseIOErr(ctx context.Context, op string, err error, start time.Time) error {
+	if errors.Is(err, ErrMSE) {
+		return err
+	}
+	return c.ioErr(ctx, op, err, start)
+}
+
 // useStream makes the connection read through r and write through w from
 // now on (both already hold anything the handshake read ahead).
 func (c *Conn) useStream(r io.Reader, w io.Writer, method CryptoMethod) {
@@ -202,12 +212,7 @@ func (c *Conn) Obfuscate(ctx context.Context, skey Hash, provide CryptoMethod) (
 	const op = "encryption handshake"
 	stop, start := c.deadline(ctx, c.cfg.HandshakeTimeout)
 	defer stop()
-	fail := func(err error) (CryptoMethod, error) {
-		if errors.Is(err, ErrMSE) {
-			return 0, err
-		}
-		return 0, c.ioErr(ctx, op, err, start)
-	}
+	fail := func(err error) (CryptoMethod, error) { return 0, c.mseIOErr(ctx, op, err, start) }
 	dh, err := newMSEDH()
 	if err != nil {
 		return 0, err
@@ -288,7 +293,7 @@ func (c *Conn) IsPlainHandshake(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, c.ioErr(ctx, "read handshake", err, start)
 	}
-	return b[0] == byte(len(Protocol)) && string(b[1:]) == Protocol, nil
+	return checkProtocol(b) == nil, nil
 }
 
 // AcceptObfuscated runs the answering side of MSE: find maps HASH("req2",
@@ -299,12 +304,7 @@ func (c *Conn) AcceptObfuscated(ctx context.Context, find func([20]byte) (Hash, 
 	const op = "encryption handshake"
 	stop, start := c.deadline(ctx, c.cfg.HandshakeTimeout)
 	defer stop()
-	fail := func(err error) (CryptoMethod, Hash, error) {
-		if errors.Is(err, ErrMSE) {
-			return 0, Hash{}, err
-		}
-		return 0, Hash{}, c.ioErr(ctx, op, err, start)
-	}
+	fail := func(err error) (CryptoMethod, Hash, error) { return 0, Hash{}, c.mseIOErr(ctx, op, err, start) }
 	var ya [mseKeyLen]byte
 	if _, err := io.ReadFull(c.br, ya[:]); err != nil {
 		return fail(err)
