@@ -17,7 +17,7 @@ FUZZ_TARGETS := \
 	./internal/extensions:FuzzDontHave \
 	./internal/metadata:FuzzUTMessage \
 	./internal/metadata:FuzzLTMessage \
-	./internal/metadata:FuzzParseInfo
+	./internal/metainfo:FuzzParseInfo
 
 .PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-serve clean
 

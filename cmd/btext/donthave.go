@@ -16,6 +16,7 @@ import (
 
 	"github.com/btext/btext/internal/extensions"
 	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
 )
 
@@ -100,7 +101,7 @@ func parsePieces(args []string) ([]uint32, error) {
 }
 
 func (a *app) runDontHave(ctx context.Context, what, addr string, args []string, o dontHaveOptions) error {
-	target, err := metadata.ParseTarget(what)
+	target, err := metainfo.ParseTarget(what)
 	if err != nil {
 		return &usageError{err}
 	}
@@ -123,7 +124,7 @@ func (a *app) runDontHave(ctx context.Context, what, addr string, args []string,
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	sess, err := extensions.Connect(ctx, addr, extensions.Options{
-		InfoHash: target.HandshakeHash(),
+		InfoHash: peer.Hash(target.HandshakeHash()),
 		PeerID:   peer.RandomPeerID(),
 		Local:    extensions.Local{Client: "btext " + version},
 		Peer:     a.peerConfig(),
@@ -135,7 +136,7 @@ func (a *app) runDontHave(ctx context.Context, what, addr string, args []string,
 		return err
 	}
 	defer sess.Close()
-	rep := &dontHaveReport{Peer: addr, InfoHash: target.HandshakeHash().String(), Client: peer.ClientName(sess.Remote.PeerID), Forced: o.force, Sent: []uint32{}, Announced: []uint32{}}
+	rep := &dontHaveReport{Peer: addr, InfoHash: peer.Hash(target.HandshakeHash()).String(), Client: peer.ClientName(sess.Remote.PeerID), Forced: o.force, Sent: []uint32{}, Announced: []uint32{}}
 	rep.After.Messages = []extensions.Event{}
 	id, ok := sess.Registry.ID(extensions.LTDontHave)
 	switch {
@@ -168,7 +169,7 @@ func (a *app) runDontHave(ctx context.Context, what, addr string, args []string,
 
 // pieceCount learns the torrent's piece count from its metadata, fetched
 // over the session when the peer offers it; 0 when that is not possible.
-func (a *app) pieceCount(ctx context.Context, sess *extensions.Session, target metadata.Target) int {
+func (a *app) pieceCount(ctx context.Context, sess *extensions.Session, target metainfo.Target) int {
 	if sess.Ext.MetadataSize == nil {
 		return 0
 	}
@@ -182,7 +183,7 @@ func (a *app) pieceCount(ctx context.Context, sess *extensions.Session, target m
 		a.log.Warn().Err(err).Msg("cannot learn the piece count from the metadata: announcing with have messages")
 		return 0
 	}
-	t, err := metadata.ParseInfo(res.Info)
+	t, err := metainfo.ParseInfo(res.Info)
 	if err != nil {
 		return 0
 	}

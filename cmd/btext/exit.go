@@ -13,6 +13,7 @@ import (
 	"github.com/btext/btext/internal/bencode"
 	"github.com/btext/btext/internal/extensions"
 	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
 )
 
@@ -70,8 +71,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitUsage
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return exitNetwork
-	case errors.Is(err, metadata.ErrRejected), errors.Is(err, metadata.ErrHashMismatch),
-		errors.Is(err, metadata.ErrSize), errors.Is(err, metadata.ErrInvalidMetadata):
+	case errors.Is(err, metadata.ErrRejected), errors.Is(err, metainfo.ErrHashMismatch),
+		errors.Is(err, metadata.ErrSize), errors.Is(err, metainfo.ErrInvalidMetadata):
 		return exitMetadata
 	case errors.As(err, &pe), errors.As(err, &se), errors.As(err, &me), errors.Is(err, extensions.ErrNotSupported),
 		errors.Is(err, peer.ErrMSE):

@@ -16,6 +16,7 @@ import (
 
 	"github.com/btext/btext/internal/extensions"
 	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
 )
 
@@ -64,7 +65,7 @@ announce-list from the magnet's tr. The default name is the torrent's name
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.extension, "extension", "", "force ut_metadata or LT_metadata (default: ut_metadata if offered, else LT_metadata)")
-	f.Int64Var(&o.maxSize, "max-metadata-size", metadata.DefaultMaxSize, "refuse metadata larger than this many bytes")
+	f.Int64Var(&o.maxSize, "max-metadata-size", metainfo.DefaultMaxSize, "refuse metadata larger than this many bytes")
 	f.StringVarP(&o.output, "output", "o", "", `output file ("-" for stdout)`)
 	f.BoolVar(&o.force, "force", false, "overwrite an existing output file")
 	f.BoolVar(&o.raw, "raw", false, "write the bare info dictionary instead of a .torrent")
@@ -73,7 +74,7 @@ announce-list from the magnet's tr. The default name is the torrent's name
 }
 
 func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetchOptions) error {
-	target, err := metadata.ParseTarget(what)
+	target, err := metainfo.ParseTarget(what)
 	if err != nil {
 		return &usageError{err}
 	}
@@ -128,7 +129,7 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 		}
 		return err
 	}
-	t, err := metadata.ParseInfo(res.Info)
+	t, err := metainfo.ParseInfo(res.Info)
 	if err != nil {
 		return err
 	}
@@ -158,16 +159,16 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 }
 
 // fileContent is the .torrent (or with raw, the bare info dictionary).
-func fileContent(info []byte, t metadata.Target, raw bool) ([]byte, error) {
+func fileContent(info []byte, t metainfo.Target, raw bool) ([]byte, error) {
 	if raw {
 		return info, nil
 	}
-	return metadata.TorrentFile(info, t.Trackers)
+	return metainfo.TorrentFile(info, t.Trackers)
 }
 
 // defaultOutput names the output file after the torrent: dn, else the info
 // dictionary's name, made safe as a file name; else the info hash.
-func defaultOutput(target metadata.Target, t *metadata.Torrent, raw bool) string {
+func defaultOutput(target metainfo.Target, t *metainfo.Torrent, raw bool) string {
 	ext := ".torrent"
 	if raw {
 		ext = ".info"
@@ -248,7 +249,7 @@ type fetchReport struct {
 	Peers        []metadata.PeerStats `json:"peers"`
 }
 
-func newFetchReport(target metadata.Target, t *metadata.Torrent, path string, res *metadata.Result, err error) *fetchReport {
+func newFetchReport(target metainfo.Target, t *metainfo.Torrent, path string, res *metadata.Result, err error) *fetchReport {
 	rep := &fetchReport{Output: path, Peers: res.Peers, ElapsedMS: float64(res.Elapsed.Microseconds()) / 1000}
 	if target.V1 != nil {
 		rep.InfoHash = target.V1.String()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peertest"
 )
 
@@ -42,7 +43,7 @@ func TestFetchFromServe(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, _ := metadata.TorrentFile(info, nil)
+				want, _ := metainfo.TorrentFile(info, nil)
 				if !bytes.Equal(got, want) {
 					t.Fatalf("written torrent differs (%d bytes, want %d)", len(got), len(want))
 				}
@@ -79,7 +80,7 @@ func TestFetchOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := metadata.TorrentFile(info, []string{"http://t.example/a"})
+	want, _ := metainfo.TorrentFile(info, []string{"http://t.example/a"})
 	if !bytes.Equal(got, want) {
 		t.Errorf("torrent with trackers:\n%q\nwant\n%q", got[:80], want[:80])
 	}
@@ -98,7 +99,7 @@ func TestFetchOutput(t *testing.T) {
 	if code, _, stderr, _ := runBtext(t, "fetch-metadata", hash, addr, "--raw"); code != 0 {
 		t.Fatalf("exit %d %s", code, stderr)
 	}
-	tor, _ := metadata.ParseInfo(info)
+	tor, _ := metainfo.ParseInfo(info)
 	if _, err := os.Stat(tor.Name + ".info"); err != nil {
 		t.Errorf("default raw name: %v", err)
 	}
@@ -214,7 +215,7 @@ func fetchOK(t *testing.T, info []byte, timeout string, addrs ...string) {
 		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
 	}
 	got, _ := os.ReadFile(out)
-	want, _ := metadata.TorrentFile(info, nil)
+	want, _ := metainfo.TorrentFile(info, nil)
 	if !bytes.Equal(got, want) {
 		t.Fatal("wrong torrent written")
 	}

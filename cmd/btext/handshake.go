@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/btext/btext/internal/extensions"
-	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
 )
 
@@ -72,11 +72,11 @@ func (a *app) runHandshake(ctx context.Context, addr string, o handshakeOptions)
 	if random {
 		_, _ = rand.Read(hash[:])
 	} else {
-		t, err := metadata.ParseTarget(o.infoHash)
+		t, err := metainfo.ParseTarget(o.infoHash)
 		if err != nil {
 			return &usageError{err}
 		}
-		hash = t.HandshakeHash()
+		hash = peer.Hash(t.HandshakeHash())
 	}
 	if o.watch < 0 {
 		return usagef("--watch must be positive")

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/btext/btext/internal/bencode"
-	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peertest"
 )
 
@@ -82,7 +82,7 @@ func startPeerEnv(t *testing.T, env []string, client, torrent, parent string, ex
 
 // demoContent copies testdata/demo to a temporary directory, so that the
 // clients never write next to the committed files.
-func demoContent(t *testing.T) (torrent, parent string, tor *metadata.Torrent) {
+func demoContent(t *testing.T) (torrent, parent string, tor *metainfo.Torrent) {
 	t.Helper()
 	src := filepath.Join("..", "..", "testdata")
 	parent = t.TempDir()
@@ -90,7 +90,7 @@ func demoContent(t *testing.T) (torrent, parent string, tor *metadata.Torrent) {
 		t.Fatal(err)
 	}
 	torrent, _ = filepath.Abs(filepath.Join(src, "demo.torrent"))
-	tor, err := metadata.LoadFile(torrent, metadata.DefaultMaxSize)
+	tor, err := metainfo.LoadFile(torrent, metainfo.DefaultMaxSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func bigTorrent(t *testing.T) (torrent, parent string, info []byte) {
 		t.Fatal(err)
 	}
 	f.Close()
-	file, _ := metadata.TorrentFile(info, nil)
+	file, _ := metainfo.TorrentFile(info, nil)
 	torrent = filepath.Join(t.TempDir(), "big.torrent")
 	if err := os.WriteFile(torrent, file, 0o644); err != nil {
 		t.Fatal(err)
@@ -229,7 +229,7 @@ func fetchFrom(t *testing.T, hash, addr string, info []byte, args ...string) fet
 		t.Fatal(err)
 	}
 	if info != nil {
-		want, _ := metadata.TorrentFile(info, nil)
+		want, _ := metainfo.TorrentFile(info, nil)
 		if !bytes.Equal(got, want) {
 			t.Errorf("the written torrent is not the info dictionary byte for byte")
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
 )
 
@@ -50,7 +51,7 @@ advertises lt_donthave: a way to see a client receive one.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:6881", "address to listen on (host:port; port 0 picks a free one)")
-	cmd.Flags().Int64Var(&o.maxSize, "max-torrent-size", metadata.DefaultMaxSize, "largest .torrent file accepted, in bytes")
+	cmd.Flags().Int64Var(&o.maxSize, "max-torrent-size", metainfo.DefaultMaxSize, "largest .torrent file accepted, in bytes")
 	cmd.Flags().IntVar(&o.maxPeers, "max-peers", metadata.DefaultMaxPeers, "most peers connected at once; more are closed at once")
 	cmd.Flags().DurationVar(&o.stats, "stats-interval", 0, "log a stats line (peers, pieces served, goroutines, open files, RSS) this often; 0: never")
 	cmd.Flags().StringVar(&o.dropPiece, "drop-piece", "", "N[@DURATION]: announce every piece (bitfield), then after DURATION (default 0) send lt_donthave N to each peer that advertises lt_donthave")
@@ -58,9 +59,9 @@ advertises lt_donthave: a way to see a client receive one.`,
 }
 
 func (a *app) runServe(ctx context.Context, files []string, o serveOptions) error {
-	var torrents []*metadata.Torrent
+	var torrents []*metainfo.Torrent
 	for _, f := range files {
-		t, err := metadata.LoadFile(f, o.maxSize)
+		t, err := metainfo.LoadFile(f, o.maxSize)
 		if err != nil {
 			return &usageError{err}
 		}
@@ -120,7 +121,7 @@ func (a *app) runServe(ctx context.Context, files []string, o serveOptions) erro
 
 // parseDrop reads --drop-piece N[@DURATION] and checks N against every
 // torrent's piece count.
-func parseDrop(s string, torrents []*metadata.Torrent) (*metadata.DropPiece, error) {
+func parseDrop(s string, torrents []*metainfo.Torrent) (*metadata.DropPiece, error) {
 	if s == "" {
 		return nil, nil
 	}

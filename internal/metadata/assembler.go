@@ -1,13 +1,10 @@
 package metadata
 
 import (
-	"bytes"
-	"crypto/sha1"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 
-	"github.com/btext/btext/internal/bencode"
+	"github.com/btext/btext/internal/metainfo"
 )
 
 // ErrSize: a metadata size that is missing, not positive, or above the cap.
@@ -102,41 +99,14 @@ func (a *Assembler) Reset() {
 // for v1, SHA-256 for v2; either one matching suffices for a hybrid, but
 // every hash given must match) and that it is a bencoded dictionary. It
 // returns the metadata; the assembler keeps no reference to it afterwards.
-func (a *Assembler) Verify(t Target) ([]byte, error) {
+func (a *Assembler) Verify(t metainfo.Target) ([]byte, error) {
 	if !a.Done() {
 		return nil, fmt.Errorf("verify: %d pieces missing", a.left)
 	}
-	if err := VerifyInfo(a.buf, t); err != nil {
+	if err := metainfo.VerifyInfo(a.buf, t); err != nil {
 		return nil, err
 	}
 	info := a.buf
 	a.buf = nil
 	return info, nil
-}
-
-// VerifyInfo checks info against every hash in t and that it is a bencoded
-// dictionary.
-func VerifyInfo(info []byte, t Target) error {
-	if t.V1 != nil {
-		if sum := sha1.Sum(info); !bytes.Equal(sum[:], t.V1[:]) {
-			return fmt.Errorf("%w: SHA-1 %x, want %x", ErrHashMismatch, sum, t.V1[:])
-		}
-	}
-	if t.V2 != nil {
-		if sum := sha256.Sum256(info); sum != *t.V2 {
-			return fmt.Errorf("%w: SHA-256 %x, want %x", ErrHashMismatch, sum, t.V2[:])
-		}
-	}
-	if t.V1 == nil && t.V2 == nil {
-		return fmt.Errorf("verify: no info hash to verify against")
-	}
-	if len(info) == 0 || info[0] != 'd' {
-		return fmt.Errorf("%w: the metadata hashes right but is not a bencoded dictionary", ErrInvalidMetadata)
-	}
-	// Scan checks it without building anything: a hash-valid dictionary
-	// can still hold millions of values.
-	if n, err := bencode.Scan(info, infoLimits); err != nil || n != len(info) {
-		return fmt.Errorf("%w: the metadata hashes right but is not a valid bencoded dictionary: %v", ErrInvalidMetadata, err)
-	}
-	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
 )
 
@@ -171,17 +172,17 @@ func TestAssembler(t *testing.T) {
 	// Three pieces, the last one short.
 	info := []byte("d4:name40000:" + strings.Repeat("n", 40000) + "12:piece lengthi16384e6:pieces20:" + strings.Repeat("x", 20) + "e")
 	hash := peer.Hash(sha1.Sum(info))
-	target := Target{V1: &hash}
+	target := metainfo.Target{V1: (*metainfo.Hash)(&hash)}
 	if _, err := NewAssembler(0, 100); !errors.Is(err, ErrSize) {
 		t.Error("size 0")
 	}
 	if _, err := NewAssembler(-5, 100); !errors.Is(err, ErrSize) {
 		t.Error("negative size")
 	}
-	if _, err := NewAssembler(1<<40, DefaultMaxSize); !errors.Is(err, ErrSize) {
+	if _, err := NewAssembler(1<<40, metainfo.DefaultMaxSize); !errors.Is(err, ErrSize) {
 		t.Error("2^40")
 	}
-	a, err := NewAssembler(int64(len(info)), DefaultMaxSize)
+	a, err := NewAssembler(int64(len(info)), metainfo.DefaultMaxSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,13 +210,13 @@ func TestAssembler(t *testing.T) {
 	}
 
 	// A wrong piece fails the hash; sources name the suppliers.
-	a, _ = NewAssembler(int64(len(info)), DefaultMaxSize)
+	a, _ = NewAssembler(int64(len(info)), metainfo.DefaultMaxSize)
 	bad := bytes.Clone(piece(1))
 	bad[0] ^= 1
 	a.Put(0, piece(0), 7)
 	a.Put(1, bad, 8)
 	a.Put(2, piece(2), 7)
-	if _, err := a.Verify(target); !errors.Is(err, ErrHashMismatch) {
+	if _, err := a.Verify(target); !errors.Is(err, metainfo.ErrHashMismatch) {
 		t.Fatalf("err %v", err)
 	}
 	if s := a.Sources(); len(s) != 2 || s[0] != 7 || s[1] != 8 {
@@ -229,7 +230,7 @@ func TestAssembler(t *testing.T) {
 	// Hash-valid but not a dictionary.
 	notDict := []byte("4:spam")
 	h2 := peer.Hash(sha1.Sum(notDict))
-	if err := VerifyInfo(notDict, Target{V1: &h2}); !errors.Is(err, ErrInvalidMetadata) {
+	if err := metainfo.VerifyInfo(notDict, metainfo.Target{V1: (*metainfo.Hash)(&h2)}); !errors.Is(err, metainfo.ErrInvalidMetadata) {
 		t.Errorf("non-dict: %v", err)
 	}
 }
@@ -332,20 +333,6 @@ func FuzzLTMessage(f *testing.F) {
 		enc, err := m.AppendBinary(nil)
 		if err != nil || !bytes.Equal(enc, b) {
 			t.Fatalf("round trip %q -> %q: %v", b, enc, err)
-		}
-	})
-}
-
-// FuzzParseInfo: an info dictionary from a peer (hash-valid, so anything)
-// never panics the parser.
-func FuzzParseInfo(f *testing.F) {
-	f.Add([]byte("d6:lengthi1e4:name1:x12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae"))
-	f.Add([]byte("d9:file treed1:ad0:d6:lengthi5eeee12:meta versioni2e12:piece lengthi16384ee"))
-	f.Add([]byte("d5:filesld6:lengthi1e4:pathl1:aeee4:name1:x6:pieces0:e"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		tor, err := ParseInfo(b)
-		if err == nil && (tor.Files < 0 || tor.Pieces < 0) {
-			t.Fatalf("%+v", tor)
 		}
 	})
 }

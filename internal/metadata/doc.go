@@ -1,6 +1,7 @@
 // Package metadata exchanges a torrent's info dictionary with peers: BEP 9
-// (ut_metadata) and libtorrent's legacy LT_metadata, the torrent files and
-// magnet links that name what to fetch, and the serving side of btext serve.
+// (ut_metadata) and libtorrent's legacy LT_metadata: the payload codecs, the
+// assembler, the fetch and the serving side of btext serve. What names a
+// torrent (info dicts, magnets, targets) is package metainfo's.
 //
 // # Wire format
 //

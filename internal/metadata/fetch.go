@@ -11,17 +11,18 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/btext/btext/internal/extensions"
+	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
 )
 
 // FetchConfig configures Fetch.
 type FetchConfig struct {
-	Target Target
+	Target metainfo.Target
 	Peers  []string
 	// Extension forces "ut_metadata" or "LT_metadata"; empty picks
 	// ut_metadata when the peer offers it, else LT_metadata.
 	Extension string
-	// MaxSize caps the metadata size (DefaultMaxSize when 0).
+	// MaxSize caps the metadata size (metainfo.DefaultMaxSize when 0).
 	MaxSize int64
 	// Session is the template for each peer's session; InfoHash is set
 	// from Target.
@@ -80,14 +81,14 @@ func fetch(ctx context.Context, cfg FetchConfig, sess *extensions.Session) (*Res
 		return nil, errors.New("no peers to fetch from")
 	}
 	if cfg.MaxSize <= 0 {
-		cfg.MaxSize = DefaultMaxSize
+		cfg.MaxSize = metainfo.DefaultMaxSize
 	}
 	switch cfg.Extension {
 	case "", extensions.UTMetadata, extensions.LTMetadata:
 	default:
 		return nil, fmt.Errorf("extension %q: want %s or %s", cfg.Extension, extensions.UTMetadata, extensions.LTMetadata)
 	}
-	cfg.Session.InfoHash = cfg.Target.HandshakeHash()
+	cfg.Session.InfoHash = peer.Hash(cfg.Target.HandshakeHash())
 	start := time.Now()
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
@@ -276,7 +277,7 @@ func (co *coordinator) bannedErr(w *worker) error {
 	co.mu.Lock()
 	defer co.mu.Unlock()
 	if co.banned[w.idx] {
-		return fmt.Errorf("%w: this peer's copy failed verification", ErrHashMismatch)
+		return fmt.Errorf("%w: this peer's copy failed verification", metainfo.ErrHashMismatch)
 	}
 	return nil
 }
@@ -489,7 +490,7 @@ func (co *coordinator) failure(ctx context.Context, workers []*worker) error {
 	ranked := slices.Clone(workers)
 	rank := func(w *worker) int {
 		switch {
-		case errors.Is(w.stats.err, ErrHashMismatch), errors.Is(w.stats.err, ErrInvalidMetadata):
+		case errors.Is(w.stats.err, metainfo.ErrHashMismatch), errors.Is(w.stats.err, metainfo.ErrInvalidMetadata):
 			return 6
 		case errors.Is(w.stats.err, ErrRejected), errors.Is(w.stats.err, ErrSize):
 			return 5

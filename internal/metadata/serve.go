@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/btext/btext/internal/extensions"
+	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
 )
 
@@ -31,7 +32,7 @@ const (
 
 // ServerConfig configures a Server.
 type ServerConfig struct {
-	Torrents    []*Torrent
+	Torrents    []*metainfo.Torrent
 	PeerID      peer.PeerID
 	Client      string // "v" in our extended handshake
 	Peer        peer.Config
@@ -50,7 +51,7 @@ type ServerConfig struct {
 // given and serves their metadata.
 type Server struct {
 	cfg    ServerConfig
-	byHash map[peer.Hash]*Torrent
+	byHash map[peer.Hash]*metainfo.Torrent
 	byReq2 map[[20]byte]peer.Hash // MSE: HASH("req2", info hash)
 
 	active, accepted, refused, pieces, rejects atomic.Int64
@@ -66,14 +67,14 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.MaxPeers <= 0 {
 		cfg.MaxPeers = DefaultMaxPeers
 	}
-	s := &Server{cfg: cfg, byHash: make(map[peer.Hash]*Torrent), byReq2: make(map[[20]byte]peer.Hash)}
+	s := &Server{cfg: cfg, byHash: make(map[peer.Hash]*metainfo.Torrent), byReq2: make(map[[20]byte]peer.Hash)}
 	for _, t := range cfg.Torrents {
 		var hashes []peer.Hash
 		if t.HasV1 {
-			hashes = append(hashes, t.InfoHash)
+			hashes = append(hashes, peer.Hash(t.InfoHash))
 		}
 		if t.HasV2 {
-			hashes = append(hashes, t.V2Handshake())
+			hashes = append(hashes, peer.Hash(t.V2Handshake()))
 		}
 		for _, h := range hashes {
 			if _, dup := s.byHash[h]; dup {
@@ -319,7 +320,7 @@ const maxBatch = 2 * DefaultServeReqq
 // servedPeer is the serving side's state for one connection.
 type servedPeer struct {
 	*extensions.Session
-	t      *Torrent
+	t      *metainfo.Torrent
 	log    *zerolog.Logger
 	drop   *DropPiece // pending --drop-piece
 	dropAt time.Time
@@ -452,7 +453,7 @@ const maxLTReply = peer.DefaultMaxMessageLen - 16
 
 // localHandshake is the extended handshake we send for t. A private
 // torrent's metadata is not offered, as libtorrent and Transmission do.
-func (s *Server) localHandshake(t *Torrent, c *peer.Conn) extensions.Local {
+func (s *Server) localHandshake(t *metainfo.Torrent, c *peer.Conn) extensions.Local {
 	l := extensions.Local{
 		Client: s.cfg.Client,
 		Reqq:   DefaultServeReqq,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/btext/btext/internal/extensions"
 	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
 	"github.com/btext/btext/internal/peertest"
 )
@@ -153,7 +154,7 @@ func TestServeManyPeers(t *testing.T) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			res, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metadata.Target{V1: &hash}, Peers: []string{addr}})
+			res, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: []string{addr}})
 			if err == nil && len(res.Info) != len(info) {
 				err = context.DeadlineExceeded
 			}
@@ -210,7 +211,7 @@ func BenchmarkFetch(b *testing.B) {
 	b.SetBytes(int64(len(info)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metadata.Target{V1: &hash}, Peers: []string{addr}}); err != nil {
+		if _, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: []string{addr}}); err != nil {
 			b.Fatal(err)
 		}
 	}

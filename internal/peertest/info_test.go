@@ -3,7 +3,7 @@ package peertest
 import (
 	"testing"
 
-	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/metainfo"
 )
 
 func TestInfoOfSize(t *testing.T) {
@@ -12,7 +12,7 @@ func TestInfoOfSize(t *testing.T) {
 		if len(info) != n {
 			t.Fatalf("InfoOfSize(%d) is %d bytes", n, len(info))
 		}
-		if _, err := metadata.ParseInfo(info); err != nil {
+		if _, err := metainfo.ParseInfo(info); err != nil {
 			t.Fatalf("InfoOfSize(%d): %v", n, err)
 		}
 	}

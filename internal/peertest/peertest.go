@@ -14,6 +14,7 @@ import (
 
 	"github.com/btext/btext/internal/bencode"
 	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
 )
 
@@ -146,7 +147,7 @@ func (c *Conn) Stall() { c.Drain() }
 func Serve(t testing.TB, cfg metadata.ServerConfig, infos ...[]byte) (string, *metadata.Server) {
 	t.Helper()
 	for _, info := range infos {
-		tor, err := metadata.ParseInfo(info)
+		tor, err := metainfo.ParseInfo(info)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/btext/btext/internal/extensions"
 	"github.com/btext/btext/internal/metadata"
+	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
 	"github.com/btext/btext/internal/peertest"
 )
@@ -76,7 +77,7 @@ func run(bin string, conc, total, slow, flood, size int, limit time.Duration) er
 	defer os.RemoveAll(dir)
 	info := peertest.InfoOfSize(size)
 	hash := peertest.HashOf(info)
-	file, _ := metadata.TorrentFile(info, nil)
+	file, _ := metainfo.TorrentFile(info, nil)
 	torrent := filepath.Join(dir, "load.torrent")
 	if err := os.WriteFile(torrent, file, 0o644); err != nil {
 		return err
@@ -180,7 +181,7 @@ func run(bin string, conc, total, slow, flood, size int, limit time.Duration) er
 		for loadCtx.Err() == nil {
 			start := time.Now()
 			fctx, c := context.WithTimeout(loadCtx, 10*time.Second)
-			_, err := metadata.Fetch(fctx, metadata.FetchConfig{Target: metadata.Target{V1: &hash}, Peers: []string{addr}})
+			_, err := metadata.Fetch(fctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: []string{addr}})
 			c()
 			goodMu.Lock()
 			if err != nil && loadCtx.Err() == nil {
@@ -206,7 +207,7 @@ func run(bin string, conc, total, slow, flood, size int, limit time.Duration) er
 			defer fw.Done()
 			for next.Add(1) <= int64(total) && ctx.Err() == nil {
 				fctx, c := context.WithTimeout(ctx, 60*time.Second)
-				_, err := metadata.Fetch(fctx, metadata.FetchConfig{Target: metadata.Target{V1: &hash}, Peers: []string{addr}})
+				_, err := metadata.Fetch(fctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: []string{addr}})
 				c()
 				if err != nil {
 					failed.Add(1)

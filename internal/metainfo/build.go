@@ -1,4 +1,4 @@
-package metadata
+package metainfo
 
 import (
 	"crypto/sha1"

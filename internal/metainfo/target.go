@@ -1,19 +1,19 @@
-package metadata
+package metainfo
 
 import (
 	"encoding/base32"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
-
-	"github.com/btext/btext/internal/peer"
 )
 
 // Target names a torrent to fetch or talk about: a v1 and/or v2 info hash,
 // and from a magnet link a name, trackers and peer addresses.
 type Target struct {
-	V1       *peer.Hash
+	V1       *Hash
 	V2       *[32]byte
 	Name     string   // dn
 	Trackers []string // tr
@@ -22,11 +22,11 @@ type Target struct {
 
 // HandshakeHash is the 20-byte hash to put in a handshake: the v1 hash if
 // known, else the v2 hash truncated (BEP 52).
-func (t Target) HandshakeHash() peer.Hash {
+func (t Target) HandshakeHash() Hash {
 	if t.V1 != nil {
 		return *t.V1
 	}
-	var h peer.Hash
+	var h Hash
 	copy(h[:], t.V2[:20])
 	return h
 }
@@ -51,13 +51,13 @@ func (t *Target) addHash(s string) error {
 		if err != nil {
 			return fmt.Errorf("info hash %q: 40 characters but not hex", s)
 		}
-		t.V1 = (*peer.Hash)(b)
+		t.V1 = (*Hash)(b)
 	case len(s) == 32:
 		b, err := base32.StdEncoding.DecodeString(strings.ToUpper(s))
 		if err != nil {
 			return fmt.Errorf("info hash %q: 32 characters but not base32", s)
 		}
-		t.V1 = (*peer.Hash)(b)
+		t.V1 = (*Hash)(b)
 	case len(s) == 64 || len(s) == 68 && strings.HasPrefix(s, "1220"):
 		b, err := hex.DecodeString(s[len(s)-64:])
 		if err != nil {
@@ -111,10 +111,23 @@ func parseMagnet(s string) (Target, error) {
 	t.Name = q.Get("dn")
 	t.Trackers = q["tr"]
 	for _, pe := range q["x.pe"] {
-		if _, _, err := peer.SplitAddr(pe); err != nil {
-			return Target{}, fmt.Errorf("magnet URI x.pe: %v", err)
+		if err := checkAddr(pe); err != nil {
+			return Target{}, fmt.Errorf("magnet URI x.pe %q: %v", pe, err)
 		}
 		t.Peers = append(t.Peers, pe)
 	}
 	return t, nil
+}
+
+// checkAddr checks that a peer address is host:port with a port in
+// 1..65535; host names are resolved later, by whoever dials.
+func checkAddr(addr string) error {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil || h == "" {
+		return fmt.Errorf("want host:port or [ipv6]:port")
+	}
+	if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("port must be 1-65535")
+	}
+	return nil
 }

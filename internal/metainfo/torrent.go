@@ -1,4 +1,4 @@
-package metadata
+package metainfo
 
 import (
 	"crypto/sha1"
@@ -9,7 +9,6 @@ import (
 	"os"
 
 	"github.com/btext/btext/internal/bencode"
-	"github.com/btext/btext/internal/peer"
 )
 
 // DefaultMaxSize is the largest info dictionary btext accepts by default.
@@ -22,8 +21,8 @@ var ErrInvalidTorrent = errors.New("invalid torrent")
 // Torrent is what btext knows of a torrent: its info dictionary, byte for
 // byte, and what is derived from it.
 type Torrent struct {
-	Info     []byte    // the bencoded info dictionary as found
-	InfoHash peer.Hash // SHA-1 of Info (v1 and hybrid torrents)
+	Info     []byte // the bencoded info dictionary as found
+	InfoHash Hash   // SHA-1 of Info (v1 and hybrid torrents)
 	// InfoHashV2 is SHA-256 of Info for a v2 or hybrid torrent (meta
 	// version 2); zero otherwise.
 	InfoHashV2 [32]byte
@@ -40,7 +39,7 @@ type Torrent struct {
 }
 
 // V2Handshake returns the 20-byte hash a v2 swarm is joined with.
-func (t *Torrent) V2Handshake() (h peer.Hash) {
+func (t *Torrent) V2Handshake() (h Hash) {
 	copy(h[:], t.InfoHashV2[:20])
 	return h
 }
