@@ -57,7 +57,7 @@ func Connect(ctx context.Context, addr string, opt Options) (*Session, error) {
 		return nil, err
 	}
 	s := &Session{Conn: c}
-	local := peer.Handshake{Reserved: peer.Reserved{}.WithExtended(), InfoHash: opt.InfoHash, PeerID: opt.PeerID}
+	local := peer.Handshake{Reserved: peer.LocalReserved(), InfoHash: opt.InfoHash, PeerID: opt.PeerID}
 	if opt.AnyHash {
 		s.Remote, err = c.HandshakeAnyHash(ctx, local)
 	} else {

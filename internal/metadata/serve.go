@@ -183,7 +183,7 @@ func (s *Server) session(ctx context.Context, c *peer.Conn) error {
 		return nil
 	}
 	ev.Msg("handshake")
-	reply := peer.Handshake{Reserved: peer.Reserved{}.WithExtended(), InfoHash: h.InfoHash, PeerID: s.cfg.PeerID}
+	reply := peer.Handshake{Reserved: peer.LocalReserved(), InfoHash: h.InfoHash, PeerID: s.cfg.PeerID}
 	if err := c.WriteHandshake(ctx, reply); err != nil {
 		return err
 	}

@@ -196,7 +196,11 @@ func RandomPeerID() PeerID {
 	return id
 }
 
-func (c *Conn) State() State         { return c.m.state }
+func (c *Conn) State() State { return c.m.state }
+
+// Fast reports whether the fast extension (BEP 6) is in use: both
+// handshakes set its bit.
+func (c *Conn) Fast() bool           { return c.m.fast() }
 func (c *Conn) Remote() Handshake    { return c.remote }
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 func (c *Conn) LocalAddr() net.Addr  { return c.nc.LocalAddr() }
@@ -305,14 +309,14 @@ func (c *Conn) track(msg Message) {
 		return
 	}
 	switch msg.ID {
-	case Have, Bitfield, HaveAll, HaveNone:
+	case Have, Bitfield, HaveAll, HaveNone, Suggest, AllowedFast, Reject:
 		if note := c.pieces.apply(msg); note != "" {
 			c.log.Warn().Str("msg", msg.String()).Msg(note)
 		}
-	case Piece, Reject:
+	case Piece:
 		c.pieces.answered(binary.BigEndian.Uint32(msg.Payload))
 	case Choke:
-		if !c.m.local.Fast() || !c.m.remote.Fast() {
+		if !c.Fast() {
 			clear(c.pieces.pending) // without the fast extension a choke cancels every request
 		}
 	}
