@@ -52,7 +52,7 @@ type ServerConfig struct {
 type Server struct {
 	cfg    ServerConfig
 	byHash map[peer.Hash]*metainfo.Torrent
-	byReq2 map[[20]byte]peer.Hash // MSE: HASH("req2", info hash)
+	hashes extensions.Hashes // the same hashes, also as MSE names them
 
 	active, accepted, refused, pieces, rejects atomic.Int64
 }
@@ -67,7 +67,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.MaxPeers <= 0 {
 		cfg.MaxPeers = DefaultMaxPeers
 	}
-	s := &Server{cfg: cfg, byHash: make(map[peer.Hash]*metainfo.Torrent), byReq2: make(map[[20]byte]peer.Hash)}
+	s := &Server{cfg: cfg, byHash: make(map[peer.Hash]*metainfo.Torrent)}
 	for _, t := range cfg.Torrents {
 		var hashes []peer.Hash
 		if t.HasV1 {
@@ -77,11 +77,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 			hashes = append(hashes, peer.Hash(t.V2Handshake()))
 		}
 		for _, h := range hashes {
-			if _, dup := s.byHash[h]; dup {
+			if !s.hashes.Add(h) {
 				return nil, fmt.Errorf("torrent %s given twice", h)
 			}
 			s.byHash[h] = t
-			s.byReq2[peer.MSEReq2(h)] = h
 		}
 	}
 	return s, nil
@@ -151,14 +150,15 @@ func (s *Server) Stats() Stats {
 }
 
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
-	c := peer.NewConn(nc, s.cfg.Peer)
-	defer c.Close()
-	log := c.Log()
+	log := s.cfg.Log.With().Str("peer", nc.RemoteAddr().String()).Logger()
 	log.Info().Msg("connection accepted")
-	err := s.session(ctx, c)
+	err := s.session(ctx, nc, &log)
+	var uh *extensions.UnknownHashError
 	switch {
 	case err == nil, ctx.Err() != nil:
 		log.Info().Msg("connection closed")
+	case errors.As(err, &uh):
+		logHandshake(log.Info(), uh.Remote).Msg("handshake for an unknown info hash: closing")
 	case errors.Is(err, peer.ErrClosedByPeer):
 		log.Info().Msg("peer closed the connection")
 	default:
@@ -166,37 +166,36 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	}
 }
 
-func (s *Server) session(ctx context.Context, c *peer.Conn) error {
-	log := c.Log()
-	if err := s.decrypt(ctx, c); err != nil {
-		return err
-	}
-	h, err := c.ReadHandshake(ctx)
-	if err != nil {
-		return err
-	}
-	t, ok := s.byHash[h.InfoHash]
-	ev := log.Info().Str("info_hash", h.InfoHash.String()).Str("peer_id", peer.EscapeBinary(h.PeerID[:])).
+func logHandshake(ev *zerolog.Event, h peer.Handshake) *zerolog.Event {
+	return ev.Str("info_hash", h.InfoHash.String()).Str("peer_id", peer.EscapeBinary(h.PeerID[:])).
 		Str("client", peer.ClientName(h.PeerID)).Str("reserved", h.Reserved.String())
-	if !ok {
-		ev.Msg("handshake for an unknown info hash: closing")
-		return nil
-	}
-	ev.Msg("handshake")
-	reply := peer.Handshake{Reserved: peer.LocalReserved(), InfoHash: h.InfoHash, PeerID: s.cfg.PeerID}
-	if err := c.WriteHandshake(ctx, reply); err != nil {
+}
+
+func (s *Server) session(ctx context.Context, nc net.Conn, log *zerolog.Logger) error {
+	sess, err := extensions.Accept(ctx, nc, extensions.AcceptOptions{
+		PeerID:           s.cfg.PeerID,
+		Hashes:           &s.hashes,
+		Local:            func(h peer.Hash) extensions.Local { return s.localHandshake(s.byHash[h]) },
+		HandshakeTimeout: s.cfg.ExtHandshakeTimeout,
+		Peer:             s.cfg.Peer,
+	})
+	if sess == nil {
 		return err
 	}
-	sess := &extensions.Session{Conn: c, Remote: h}
+	defer sess.Close()
+	c := sess.Conn
+	h := sess.Remote
+	t := s.byHash[h.InfoHash]
+	logHandshake(log.Info(), h).Msg("handshake")
 	var batch []peer.Message
-	if h.Reserved.Extended() {
-		if err := sess.Exchange(ctx, extensions.Options{Local: s.localHandshake(t, c), HandshakeTimeout: s.cfg.ExtHandshakeTimeout}); err != nil {
-			return err
-		}
+	switch {
+	case err == nil:
 		logExtHandshake(log, sess.Ext)
 		batch = append(batch, sess.Early...)
-	} else {
+	case errors.Is(err, extensions.ErrNotSupported):
 		log.Info().Msg("peer does not support the extension protocol")
+	default:
+		return err
 	}
 	p := &servedPeer{Session: sess, t: t, log: log, srv: s}
 	if t.Pieces > 0 {
@@ -231,38 +230,6 @@ func (s *Server) session(ctx context.Context, c *peer.Conn) error {
 		}
 		batch = batch[:0]
 	}
-}
-
-// decrypt answers an MSE handshake when the connection opens with one and
-// the policy allows it; a plain connection goes on unless encryption is
-// required.
-func (s *Server) decrypt(ctx context.Context, c *peer.Conn) error {
-	enc := s.cfg.Peer.Encryption
-	if enc == peer.EncryptionOff {
-		return nil // ReadHandshake says what else came
-	}
-	plain, err := c.IsPlainHandshake(ctx)
-	switch {
-	case err != nil:
-		return err
-	case plain && enc == peer.EncryptionRequire:
-		return fmt.Errorf("plain BT handshake refused: encryption (MSE) is required")
-	case plain:
-		return nil
-	}
-	allow := peer.CryptoRC4 | peer.CryptoPlain
-	if enc == peer.EncryptionRequire {
-		allow = peer.CryptoRC4
-	}
-	m, _, err := c.AcceptObfuscated(ctx, func(req2 [20]byte) (peer.Hash, bool) {
-		h, ok := s.byReq2[req2]
-		return h, ok
-	}, allow)
-	if err != nil {
-		return err
-	}
-	c.Log().Info().Stringer("method", m).Msg("encryption handshake")
-	return nil
 }
 
 // read reads the next message; while a --drop-piece is pending it wakes up
@@ -453,15 +420,12 @@ const maxLTReply = peer.DefaultMaxMessageLen - 16
 
 // localHandshake is the extended handshake we send for t. A private
 // torrent's metadata is not offered, as libtorrent and Transmission do.
-func (s *Server) localHandshake(t *metainfo.Torrent, c *peer.Conn) extensions.Local {
+// Accept fills in yourip and p from the connection.
+func (s *Server) localHandshake(t *metainfo.Torrent) extensions.Local {
 	l := extensions.Local{
 		Client: s.cfg.Client,
 		Reqq:   DefaultServeReqq,
-		YourIP: extensions.AddrOf(c.RemoteAddr()),
 		M:      extensions.LocalM(),
-	}
-	if ta, ok := c.LocalAddr().(*net.TCPAddr); ok {
-		l.Port = uint16(ta.Port)
 	}
 	if t.Private {
 		delete(l.M, extensions.UTMetadata)
