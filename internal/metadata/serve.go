@@ -321,9 +321,8 @@ func (p *servedPeer) handle(ctx context.Context, msg peer.Message) error {
 	return nil
 }
 
-// serveUT answers a ut_metadata request with the piece, or a reject when
-// the piece is out of range, the torrent is private, or too many requests
-// are queued. A malformed message is logged and ignored.
+// serveUT answers a ut_metadata request with the piece, or a reject (see
+// answer). A malformed message is logged and ignored.
 func (p *servedPeer) serveUT(ctx context.Context, payload []byte) error {
 	var m UTMessage
 	if err := m.UnmarshalBinary(payload); err != nil {
@@ -334,43 +333,25 @@ func (p *servedPeer) serveUT(ctx context.Context, payload []byte) error {
 		p.log.Info().Int64("msg_type", m.Type).Int64("piece", m.Piece).Msg("ut_metadata message ignored")
 		return nil
 	}
-	id, ok := p.Registry.ID(extensions.UTMetadata)
-	if !ok {
-		p.log.Warn().Msg("ut_metadata request from a peer that did not advertise ut_metadata: cannot answer")
-		return nil
+	size := len(p.t.Info)
+	r := serveRequest{ext: extensions.UTMetadata, refused: "ut_metadata reject", served: "ut_metadata piece",
+		fields: func(e *zerolog.Event) *zerolog.Event { return e.Int64("piece", m.Piece) }}
+	if n := PieceCount(size); m.Piece >= int64(n) {
+		r.outOfRange = fmt.Sprintf("piece out of range 0..%d", n-1)
 	}
-	p.queued++
-	reply := UTMessage{Type: UTReject, Piece: m.Piece, TotalSize: -1}
-	reason := ""
-	switch n := PieceCount(len(p.t.Info)); {
-	case p.t.Private:
-		reason = "private torrent"
-	case m.Piece >= int64(n):
-		reason = fmt.Sprintf("piece out of range 0..%d", n-1)
-	case p.queued > DefaultServeReqq:
-		reason = fmt.Sprintf("more than %d requests queued", DefaultServeReqq)
-	default:
+	return answer(ctx, p, r, func(refuse bool) UTMessage {
+		if refuse {
+			return UTMessage{Type: UTReject, Piece: m.Piece, TotalSize: -1}
+		}
 		i := int(m.Piece)
-		reply = UTMessage{Type: UTData, Piece: m.Piece, TotalSize: int64(len(p.t.Info)),
-			Data: p.t.Info[i*PieceSize : i*PieceSize+PieceLen(len(p.t.Info), i)]}
-	}
-	if reason != "" {
-		p.srv.rejects.Add(1)
-		p.log.Info().Int64("piece", m.Piece).Str("reason", reason).Msg("ut_metadata reject")
-	} else {
-		p.srv.pieces.Add(1)
-		p.log.Debug().Int64("piece", m.Piece).Int("len", len(reply.Data)).Msg("ut_metadata piece")
-	}
-	b, err := reply.AppendBinary(nil)
-	if err != nil {
-		return err
-	}
-	return p.Conn.WriteMessage(ctx, peer.ExtendedMessage(id, b))
+		return UTMessage{Type: UTData, Piece: m.Piece, TotalSize: int64(size),
+			Data: p.t.Info[i*PieceSize : i*PieceSize+PieceLen(size, i)]}
+	})
 }
 
 // serveLT answers an LT_metadata request with the byte range of its 256ths
-// (NOTES.md), or "don't have" for a private torrent, a range too long for
-// one message, or too many requests queued.
+// (see LTRange), or "don't have" (see answer); a range too long for one
+// message counts as out of range.
 func (p *servedPeer) serveLT(ctx context.Context, payload []byte) error {
 	var m LTMessage
 	if err := m.UnmarshalBinary(payload); err != nil {
@@ -381,33 +362,60 @@ func (p *servedPeer) serveLT(ctx context.Context, payload []byte) error {
 		p.log.Info().Uint8("type", m.Type).Msg("LT_metadata message ignored")
 		return nil
 	}
-	id, ok := p.Registry.ID(extensions.LTMetadata)
+	first, last := LTRange(m.Start, m.Size, len(p.t.Info))
+	r := serveRequest{ext: extensions.LTMetadata, refused: "LT_metadata don't have", served: "LT_metadata data",
+		fields: func(e *zerolog.Event) *zerolog.Event {
+			return e.Int("start", m.Start).Int("size", m.Size).Int("offset", first).Int("len", last-first)
+		}}
+	if last-first > maxLTReply {
+		r.outOfRange = fmt.Sprintf("range of %d bytes is longer than %d", last-first, maxLTReply)
+	}
+	return answer(ctx, p, r, func(refuse bool) LTMessage {
+		if refuse {
+			return LTMessage{Type: LTDontHave}
+		}
+		return LTMessage{Type: LTData, Total: int32(len(p.t.Info)), Offset: int32(first), Data: p.t.Info[first:last]}
+	})
+}
+
+// serveRequest is what the answer policy needs to know of one metadata request.
+type serveRequest struct {
+	ext             string // the extension's name, for the peer's id
+	outOfRange      string // why the range cannot be served, or ""
+	refused, served string // log messages
+	fields          func(*zerolog.Event) *zerolog.Event
+}
+
+// answer is serve's one answer policy for ut_metadata and LT_metadata: a
+// request is refused when the torrent is private (libtorrent and
+// Transmission do not serve those), when its range is out of range, or
+// when it is beyond the reqq we advertised among the requests that arrived
+// together; otherwise the data goes out. build makes the extension's
+// answer, the data or the refusal. A peer that did not advertise the
+// extension cannot be answered at all.
+func answer[M interface{ AppendBinary([]byte) ([]byte, error) }](ctx context.Context, p *servedPeer, r serveRequest, build func(refuse bool) M) error {
+	id, ok := p.Registry.ID(r.ext)
 	if !ok {
-		p.log.Warn().Msg("LT_metadata request from a peer that did not advertise LT_metadata: cannot answer")
+		p.log.Warn().Msg(r.ext + " request from a peer that did not advertise " + r.ext + ": cannot answer")
 		return nil
 	}
 	p.queued++
-	first, last := LTRange(m.Start, m.Size, len(p.t.Info))
-	reply := LTMessage{Type: LTDontHave}
-	reason := ""
+	reason := r.outOfRange
 	switch {
 	case p.t.Private:
 		reason = "private torrent"
-	case last-first > maxLTReply:
-		reason = fmt.Sprintf("range of %d bytes is longer than %d", last-first, maxLTReply)
+	case reason != "":
 	case p.queued > DefaultServeReqq:
 		reason = fmt.Sprintf("more than %d requests queued", DefaultServeReqq)
-	default:
-		reply = LTMessage{Type: LTData, Total: int32(len(p.t.Info)), Offset: int32(first), Data: p.t.Info[first:last]}
 	}
 	if reason != "" {
 		p.srv.rejects.Add(1)
-		p.log.Info().Int("start", m.Start).Int("size", m.Size).Str("reason", reason).Msg("LT_metadata don't have")
+		r.fields(p.log.Info()).Str("reason", reason).Msg(r.refused)
 	} else {
 		p.srv.pieces.Add(1)
-		p.log.Debug().Int("start", m.Start).Int("size", m.Size).Int("offset", first).Int("len", last-first).Msg("LT_metadata data")
+		r.fields(p.log.Debug()).Msg(r.served)
 	}
-	b, err := reply.AppendBinary(nil)
+	b, err := build(reason != "").AppendBinary(nil)
 	if err != nil {
 		return err
 	}
