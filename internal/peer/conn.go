@@ -396,7 +396,7 @@ func (c *Conn) ioErr(ctx context.Context, op string, err error, start time.Time)
 		return &TimeoutError{Op: op, After: time.Since(start)}
 	case errors.Is(err, io.EOF) && op == "read handshake":
 		hint := "most peers do this for a torrent they do not have"
-		if c.crypto == 0 {
+		if c.cfg.Encryption == EncryptionOff { // with prefer, MSE was tried first
 			hint += ", and a peer that requires encryption does it too: --encryption prefer"
 		}
 		return fmt.Errorf("%s: %w before answering (%s)", op, ErrClosedByPeer, hint)
