@@ -59,7 +59,7 @@ func exitCode(ctx context.Context, err error) int {
 		ue *usageError
 		pe *peer.ProtocolError
 		se *bencode.SyntaxError
-		me *metadata.PayloadError
+		me *extensions.PayloadError
 		ne net.Error
 	)
 	switch {

@@ -31,7 +31,8 @@ func newHandshakeCmd(a *app) *cobra.Command {
 		Use:   "handshake <peer>",
 		Short: "Handshake with a peer and show everything it says",
 		Long: `Dial a peer (host:port, [ipv6]:port or name:port), send the BitTorrent
-handshake with the extension protocol bit (reserved[5] |= 0x10), read the
+handshake with the extension protocol and fast extension bits (reserved[5]
+|= 0x10, reserved[7] |= 0x04), read the
 peer's, exchange extended handshakes (BEP 10) and show what the peer said:
 its reserved bits, peer id and client, and every field of its extended
 handshake (m, p, v, yourip, ipv4, ipv6, reqq, metadata_size, and the rest).
@@ -43,6 +44,8 @@ and btext exits 4.
 
 --watch DURATION keeps the connection open afterwards and prints each message
 the peer sends, decoded: have, bitfield (a summary), have_all/have_none,
+suggest_piece, allowed_fast and reject_request (BEP 6, when the peer sets
+the fast bit too),
 lt_donthave (applied to the peer's pieces as BEP 54 says, or why it was
 ignored), upload_only, ut_pex peers, re-sent extended handshakes with what
 changed. btext then also advertises ut_pex and upload_only, so that peers

@@ -61,7 +61,7 @@ Results go to stdout (--json for scripts), logs to stderr.`,
 	f.StringVar(&a.logFormat, "log-format", "console", "log format on stderr: console or json")
 	f.DurationVar(&a.timeout, "timeout", defaultTimeout, "deadline for the whole command (serve: for each connection's handshakes)")
 	f.StringVar(&a.bind, "bind", "", "local IP address to connect from")
-	f.StringVar(&a.encFlag, "encryption", "", "message stream encryption (MSE/PE): off, prefer or require. Connecting (default off): prefer offers RC4 or plaintext after an MSE handshake and connects again without if the peer closes on it; require insists on RC4. serve (default prefer): accepts MSE and plain connections; off refuses MSE, require refuses plain")
+	f.StringVar(&a.encFlag, "encryption", "", "message stream encryption (MSE/PE): off, prefer or require. Connecting (default prefer; handshake: off): prefer offers RC4 or plaintext after an MSE handshake and connects again without if the peer closes on it; require insists on RC4. serve (default prefer): accepts MSE and plain connections; off refuses MSE, require refuses plain")
 
 	root.AddCommand(newHandshakeCmd(a), newFetchMetadataCmd(a), newDontHaveCmd(a), newServeCmd(a))
 	return root
@@ -93,9 +93,12 @@ func (a *app) setup(cmd *cobra.Command) error {
 	}
 	enc := a.encFlag
 	if enc == "" {
-		enc = "off"
-		if cmd.Name() == "serve" {
-			enc = "prefer"
+		// prefer, as libtorrent, qBittorrent and Transmission default to, so
+		// that peers that require encryption just work; handshake shows
+		// the wire as it is.
+		enc = "prefer"
+		if cmd.Name() == "handshake" {
+			enc = "off"
 		}
 	}
 	if a.encryption, err = peer.ParseEncryption(enc); err != nil {

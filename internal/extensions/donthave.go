@@ -9,14 +9,6 @@ import (
 // Piece. On the wire: <len=6><20><the receiver's lt_donthave id><u32 piece>.
 type DontHave struct{ Piece uint32 }
 
-// PayloadError: an extension payload of the wrong shape.
-type PayloadError struct {
-	Ext    string
-	Reason string
-}
-
-func (e *PayloadError) Error() string { return fmt.Sprintf("%s payload: %s", e.Ext, e.Reason) }
-
 // AppendBinary appends the 4-byte payload.
 func (m DontHave) AppendBinary(b []byte) ([]byte, error) {
 	return binary.BigEndian.AppendUint32(b, m.Piece), nil

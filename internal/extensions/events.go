@@ -18,7 +18,8 @@ import (
 // --watch) and logs. Its JSON form is an interface.
 type Event struct {
 	Type string `json:"type"` // the message name: have, bitfield, lt_donthave, ut_pex, ...
-	// Piece is set for have, lt_donthave, suggest_piece, allowed_fast.
+	// Piece is set for have, lt_donthave, and the fast extension's
+	// suggest_piece, allowed_fast and reject_request (BEP 6).
 	Piece *uint32 `json:"piece,omitempty"`
 	// Pieces summarises what the peer has after this message.
 	Pieces string `json:"pieces,omitempty"`
@@ -96,6 +97,13 @@ func (s *Session) Handle(msg peer.Message) (Event, error) {
 	case peer.Have, peer.Suggest, peer.AllowedFast:
 		i := binary.BigEndian.Uint32(msg.Payload)
 		e.Piece, e.Pieces = &i, pieces.Summary()
+		if msg.ID == peer.AllowedFast {
+			e.Detail = fmt.Sprintf("(%d pieces allowed while choked)", pieces.NumAllowedFast())
+		}
+	case peer.Reject:
+		i := binary.BigEndian.Uint32(msg.Payload)
+		e.Piece = &i
+		e.Detail = fmt.Sprintf("begin %d length %d", binary.BigEndian.Uint32(msg.Payload[4:]), binary.BigEndian.Uint32(msg.Payload[8:]))
 	case peer.Bitfield, peer.HaveAll, peer.HaveNone:
 		e.Pieces = pieces.Summary()
 	case peer.Extended:

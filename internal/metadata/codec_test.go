@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btext/btext/internal/extensions"
 	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
 )
@@ -54,7 +55,7 @@ func TestUTMessageErrors(t *testing.T) {
 	for in, want := range bad {
 		var m UTMessage
 		err := m.UnmarshalBinary([]byte(in))
-		var pe *PayloadError
+		var pe *extensions.PayloadError
 		if !errors.As(err, &pe) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", in, err, want)
 		}

@@ -196,7 +196,11 @@ func RandomPeerID() PeerID {
 	return id
 }
 
-func (c *Conn) State() State         { return c.m.state }
+func (c *Conn) State() State { return c.m.state }
+
+// Fast reports whether the fast extension (BEP 6) is in use: both
+// handshakes set its bit.
+func (c *Conn) Fast() bool           { return c.m.fast() }
 func (c *Conn) Remote() Handshake    { return c.remote }
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 func (c *Conn) LocalAddr() net.Addr  { return c.nc.LocalAddr() }
@@ -305,14 +309,14 @@ func (c *Conn) track(msg Message) {
 		return
 	}
 	switch msg.ID {
-	case Have, Bitfield, HaveAll, HaveNone:
+	case Have, Bitfield, HaveAll, HaveNone, Suggest, AllowedFast, Reject:
 		if note := c.pieces.apply(msg); note != "" {
 			c.log.Warn().Str("msg", msg.String()).Msg(note)
 		}
-	case Piece, Reject:
+	case Piece:
 		c.pieces.answered(binary.BigEndian.Uint32(msg.Payload))
 	case Choke:
-		if !c.m.local.Fast() || !c.m.remote.Fast() {
+		if !c.Fast() {
 			clear(c.pieces.pending) // without the fast extension a choke cancels every request
 		}
 	}
@@ -392,7 +396,7 @@ func (c *Conn) ioErr(ctx context.Context, op string, err error, start time.Time)
 		return &TimeoutError{Op: op, After: time.Since(start)}
 	case errors.Is(err, io.EOF) && op == "read handshake":
 		hint := "most peers do this for a torrent they do not have"
-		if c.crypto == 0 {
+		if c.cfg.Encryption == EncryptionOff { // with prefer, MSE was tried first
 			hint += ", and a peer that requires encryption does it too: --encryption prefer"
 		}
 		return fmt.Errorf("%s: %w before answering (%s)", op, ErrClosedByPeer, hint)

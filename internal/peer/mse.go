@@ -206,9 +206,23 @@ func (c *Conn) Crypto() CryptoMethod { return c.crypto }
 
 // Obfuscate runs the connecting side of MSE for the info hash skey,
 // offering the methods in provide, and switches the connection to the one
-// the peer selects. It must come before the BT handshake. The BT handshake
-// is not sent as the initial payload: it follows, through the new stream.
+// the peer selects. It must come before the BT handshake, which then
+// follows through the new stream (see ObfuscateHandshake to save a round
+// trip).
 func (c *Conn) Obfuscate(ctx context.Context, skey Hash, provide CryptoMethod) (CryptoMethod, error) {
+	return c.obfuscate(ctx, skey, provide, nil)
+}
+
+// ObfuscateHandshake is Obfuscate for local.InfoHash with our BT handshake
+// local sent as MSE's initial payload (IA), inside step 3: the peer reads
+// it before it answers step 3, so its own BT handshake comes right after
+// step 4, one round trip sooner. After it the caller only reads the peer's
+// handshake (ReadHandshake).
+func (c *Conn) ObfuscateHandshake(ctx context.Context, local Handshake, provide CryptoMethod) (CryptoMethod, error) {
+	return c.obfuscate(ctx, local.InfoHash, provide, &local)
+}
+
+func (c *Conn) obfuscate(ctx context.Context, skey Hash, provide CryptoMethod, ia *Handshake) (CryptoMethod, error) {
 	const op = "encryption handshake"
 	stop, start := c.deadline(ctx, c.cfg.HandshakeTimeout)
 	defer stop()
@@ -243,9 +257,18 @@ func (c *Conn) Obfuscate(ctx context.Context, skey Hash, provide CryptoMethod) (
 	for i := range req2 {
 		msg = append(msg, req2[i]^req3[i])
 	}
-	// VC (8 zero bytes), crypto_provide, len(PadC) = 0, len(IA) = 0.
-	plain := make([]byte, 8+4+2+2)
+	// VC (8 zero bytes), crypto_provide, len(PadC) = 0, len(IA), IA. IA
+	// is always RC4, whatever the peer selects for the rest.
+	plain := make([]byte, 8+4+2+2, 8+4+2+2+HandshakeLen)
 	binary.BigEndian.PutUint32(plain[8:], uint32(provide))
+	if ia != nil {
+		if err := c.m.sendHandshake(ia.Reserved); err != nil {
+			return 0, err
+		}
+		plain, _ = ia.AppendBinary(plain)
+		binary.BigEndian.PutUint16(plain[14:], uint16(HandshakeLen))
+		c.log.Debug().Str("reserved", ia.Reserved.String()).Str("info_hash", ia.InfoHash.String()).Msg("send handshake (MSE initial payload)")
+	}
 	enc.XORKeyStream(plain, plain)
 	if _, err := c.nc.Write(append(msg, plain...)); err != nil {
 		return fail(err)

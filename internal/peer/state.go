@@ -101,6 +101,9 @@ func (m *machine) send(msg Message) error {
 	if msg.KeepAlive {
 		return nil
 	}
+	if msg.ID.isFast() && !m.fast() {
+		return fmt.Errorf("cannot send %s: the fast extension was not negotiated", msg.ID)
+	}
 	if msg.ID == Extended {
 		if !m.remote.Extended() || !m.local.Extended() {
 			return fmt.Errorf("cannot send an extended message: extension protocol not negotiated")
@@ -137,11 +140,15 @@ func (m *machine) receive(msg Message) error {
 			m.advanceExt()
 		}
 	case msg.ID.isFast():
-		if !m.local.Fast() || !m.remote.Fast() {
+		if !m.fast() {
 			return m.violation(msg.ID, true, "fast extension message, but the fast extension was not negotiated")
 		}
 	}
 	return nil
 }
+
+// fast reports whether both handshakes set the fast extension bit: BEP 6
+// is enabled only then, and its messages are a violation otherwise.
+func (m *machine) fast() bool { return m.local.Fast() && m.remote.Fast() }
 
 func (m *machine) close() { m.state = StateClosed }
