@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -98,10 +96,15 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 	if o.output == "-" && o.json {
 		return usagef("--json and -o - both want stdout")
 	}
-	// Refuse an existing explicit output before any network work.
-	if o.output != "" && o.output != "-" && !o.force {
-		if _, err := os.Stat(o.output); err == nil {
-			return usagef("%s exists (use --force to overwrite)", o.output)
+	// Check the output before any peer is dialled: the explicit path, or
+	// the default name when the magnet's dn already decides it.
+	early := o.output
+	if early == "" && safeFileName(target.Name) != "" {
+		early = defaultOutput(target, &metainfo.Torrent{}, o.raw)
+	}
+	if early != "" && early != "-" {
+		if err := checkOutput(early, o.force); err != nil {
+			return err
 		}
 	}
 
@@ -143,9 +146,9 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 	}
 	if path == "-" {
 		if _, err := a.stdout.Write(out); err != nil {
-			return err
+			return fmt.Errorf("write stdout: %w", err)
 		}
-	} else if err := writeFileAtomic(path, out, o.force); err != nil {
+	} else if err := writeOutput(path, out, o.force); err != nil {
 		return err
 	}
 	rep := newFetchReport(target, t, path, res, nil)
@@ -196,40 +199,6 @@ func safeFileName(name string) string {
 		name = name[:200]
 	}
 	return strings.ToValidUTF8(name, "")
-}
-
-// writeFileAtomic writes b to a temporary file beside path and moves it
-// into place, so that path is never left half-written; without force an
-// existing path is never replaced, even if it appeared meanwhile.
-func writeFileAtomic(path string, b []byte, force bool) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".btext-*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_ = os.Chmod(tmp.Name(), 0o644)
-	if force {
-		return os.Rename(tmp.Name(), path)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return usagef("%s exists (use --force to overwrite)", path)
-		}
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // fetchReport is the --json output of fetch-metadata: an interface.
