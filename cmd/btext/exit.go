@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strings"
 	"syscall"
 
 	"github.com/btext/btext/internal/bencode"
@@ -110,10 +109,4 @@ func isNetwork(err error) bool {
 		}
 	}
 	return false
-}
-
-// printError writes err as one line.
-func printError(w io.Writer, err error) {
-	msg := strings.Join(strings.Fields(err.Error()), " ")
-	fmt.Fprintf(w, "btext: %s\n", msg)
 }

@@ -68,3 +68,12 @@ func TestExitCode(t *testing.T) {
 		t.Errorf("interrupted: %d, want %d", got, exitInterrupted)
 	}
 }
+
+// val is *p, or the zero value for nil: for reading reports in tests.
+func val[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
