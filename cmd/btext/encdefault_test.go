@@ -23,8 +23,8 @@ func TestEncryptionDefaults(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(stdout), &rep) != nil {
 		t.Fatalf("fetch-metadata: exit %d: %s", code, stderr)
 	}
-	if rep.Peers[0].Encryption != "rc4" {
-		t.Errorf("fetch-metadata: encryption %q, want rc4", rep.Peers[0].Encryption)
+	if val(rep.Peers[0].Encryption) != "rc4" {
+		t.Errorf("fetch-metadata: encryption %q, want rc4", val(rep.Peers[0].Encryption))
 	}
 
 	code, stdout, stderr, _ = runBtext(t, "dont-have", hash, addr, "1", "--json", "--linger", "100ms")

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strings"
 	"syscall"
 
 	"github.com/btext/btext/internal/bencode"
@@ -60,7 +59,6 @@ func exitCode(ctx context.Context, err error) int {
 		pe *peer.ProtocolError
 		se *bencode.SyntaxError
 		me *extensions.PayloadError
-		ne net.Error
 	)
 	switch {
 	case err == nil:
@@ -69,26 +67,46 @@ func exitCode(ctx context.Context, err error) int {
 		return exitInterrupted
 	case errors.As(err, &ue):
 		return exitUsage
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
-		return exitNetwork
 	case errors.Is(err, metadata.ErrRejected), errors.Is(err, metainfo.ErrHashMismatch),
 		errors.Is(err, metadata.ErrSize), errors.Is(err, metainfo.ErrInvalidMetadata):
 		return exitMetadata
 	case errors.As(err, &pe), errors.As(err, &se), errors.As(err, &me), errors.Is(err, extensions.ErrNotSupported),
 		errors.Is(err, peer.ErrMSE):
 		return exitProtocol
-	case errors.Is(err, peer.ErrClosedByPeer), errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne),
-		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EHOSTUNREACH),
-		errors.Is(err, syscall.ENETUNREACH):
+	case isNetwork(err):
 		return exitNetwork
 	}
 	return exitOther
 }
 
-// printError writes err as one line.
-func printError(w io.Writer, err error) {
-	msg := strings.Join(strings.Fields(err.Error()), " ")
-	fmt.Fprintf(w, "btext: %s\n", msg)
+// isNetwork says whether err is a network failure, by what it is: a dial,
+// read or write on a socket, a name lookup, the peer closing, or a network
+// wait running out of time. Not by the net.Error interface: syscall.Errno
+// satisfies it, and a full disk is no reason for a script to retry.
+func isNetwork(err error) bool {
+	var (
+		oe *net.OpError
+		de *net.DNSError
+		te *peer.TimeoutError
+	)
+	if errors.As(err, &oe) {
+		switch oe.Op {
+		case "dial", "read", "write":
+			return true
+		}
+	}
+	switch {
+	case errors.As(err, &de), errors.As(err, &te), errors.Is(err, peer.ErrClosedByPeer),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.Is(err, io.ErrUnexpectedEOF):
+		return true
+	}
+	// Errnos only a socket returns, however they were wrapped.
+	for _, e := range []syscall.Errno{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED,
+		syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ENETDOWN, syscall.ETIMEDOUT} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,8 @@ announce-list from the magnet's tr. The default name is the torrent's name
 	f.BoolVar(&o.force, "force", false, "overwrite an existing output file")
 	f.BoolVar(&o.raw, "raw", false, "write the bare info dictionary instead of a .torrent")
 	f.BoolVar(&o.json, "json", false, "print a JSON report on stdout")
+	completeValues(cmd, "extension", extensions.UTMetadata, extensions.LTMetadata)
+	a.skeletons[cmd] = newFetchSkeleton
 	return cmd
 }
 
@@ -78,17 +81,19 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 	if err != nil {
 		return &usageError{err}
 	}
-	peers = append(peers, target.Peers...)
+	peers, err = uniquePeers(append(peers, target.Peers...))
+	if err != nil {
+		return err
+	}
 	if len(peers) == 0 {
 		return usagef("no peer to fetch from: give peer addresses or a magnet with x.pe")
 	}
-	for _, p := range peers {
-		if _, _, err := peer.SplitAddr(p); err != nil {
-			return &usageError{err}
-		}
-	}
-	switch o.extension {
-	case "", extensions.UTMetadata, extensions.LTMetadata:
+	switch {
+	case o.extension == "":
+	case strings.EqualFold(o.extension, extensions.UTMetadata):
+		o.extension = extensions.UTMetadata
+	case strings.EqualFold(o.extension, extensions.LTMetadata):
+		o.extension = extensions.LTMetadata
 	default:
 		return usagef("--extension %q: want %s or %s", o.extension, extensions.UTMetadata, extensions.LTMetadata)
 	}
@@ -98,10 +103,15 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 	if o.output == "-" && o.json {
 		return usagef("--json and -o - both want stdout")
 	}
-	// Refuse an existing explicit output before any network work.
-	if o.output != "" && o.output != "-" && !o.force {
-		if _, err := os.Stat(o.output); err == nil {
-			return usagef("%s exists (use --force to overwrite)", o.output)
+	// Check the output before any peer is dialled: the explicit path, or
+	// the default name when the magnet's dn already decides it.
+	early := o.output
+	if early == "" && safeFileName(target.Name) != "" {
+		early = defaultOutput(target, &metainfo.Torrent{}, o.raw)
+	}
+	if early != "" && early != "-" {
+		if err := checkOutput(early, o.force); err != nil {
+			return err
 		}
 	}
 
@@ -124,10 +134,10 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 	})
 	prog.stop()
 	if err != nil {
-		if o.json && res != nil {
-			_ = a.print(true, newFetchReport(target, nil, "", res, err), nil)
+		if o.json {
+			a.result = newFetchReport(target, nil, "", res)
 		}
-		return err
+		return fetchFailure(ctx, err, res, a.timeout)
 	}
 	t, err := metainfo.ParseInfo(res.Info)
 	if err != nil {
@@ -141,21 +151,112 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 	if path == "" {
 		path = defaultOutput(target, t, o.raw)
 	}
+	if o.json {
+		// Known from here on, even if writing fails.
+		a.result = newFetchReport(target, t, "", res)
+	}
 	if path == "-" {
 		if _, err := a.stdout.Write(out); err != nil {
-			return err
+			return fmt.Errorf("write stdout: %w", pathCause(err))
 		}
-	} else if err := writeFileAtomic(path, out, o.force); err != nil {
+	} else if err := writeOutput(path, out, o.force); err != nil {
 		return err
 	}
-	rep := newFetchReport(target, t, path, res, nil)
-	return a.print(o.json, rep, func(w io.Writer) {
+	rep := newFetchReport(target, t, path, res)
+	a.finish(o.json, rep, func(w io.Writer) {
 		if path == "-" {
 			return
 		}
-		fmt.Fprintf(w, "%s: %s, %d bytes of metadata, %d files, %d bytes, %d pieces, from %s in %v\n",
-			path, peer.Escape(t.Name), len(res.Info), t.Files, t.TotalLength, t.Pieces, rep.source(), res.Elapsed.Round(time.Millisecond))
+		fmt.Fprintf(w, "%s: %s, %d bytes of metadata, %s, %d bytes (%s), %s, from %s in %v\n",
+			path, peer.Escape(t.Name), len(res.Info), plural(int64(t.Files), "file", "files"), t.TotalLength, human(t.TotalLength),
+			plural(int64(t.Pieces), "piece", "pieces"), rep.source(), res.Elapsed.Round(time.Millisecond))
 	})
+	return nil
+}
+
+// uniquePeers checks each address and drops repeats (an argument that is
+// also in the magnet's x.pe, or given twice), so each peer is dialled once.
+func uniquePeers(addrs []string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range addrs {
+		host, port, err := peer.SplitAddr(p)
+		if err != nil {
+			return nil, &usageError{err}
+		}
+		key := strings.ToLower(host)
+		if ip := net.ParseIP(host); ip != nil {
+			key = ip.String()
+		}
+		key = net.JoinHostPort(key, strconv.Itoa(int(port)))
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// summaryError is a failed fetch told in one line; it wraps the error that
+// decides the exit code.
+type summaryError struct {
+	msg string
+	err error
+}
+
+func (e *summaryError) Error() string { return e.msg }
+func (e *summaryError) Unwrap() error { return e.err }
+
+// fetchFailure names every peer's outcome when several were tried:
+// "no peer delivered the metadata: 127.0.0.1:9 refused, 127.0.0.1:10 timed out".
+func fetchFailure(ctx context.Context, err error, res *metadata.Result, timeout time.Duration) error {
+	if res == nil || len(res.Peers) < 2 || errors.Is(ctx.Err(), context.Canceled) {
+		return err
+	}
+	var parts []string
+	for _, p := range res.Peers {
+		parts = append(parts, p.Addr+" "+peerOutcome(p))
+	}
+	msg := "no peer delivered the metadata"
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		msg += fmt.Sprintf(" within %v (--timeout)", timeout)
+	}
+	return &summaryError{msg: msg + ": " + strings.Join(parts, ", "), err: err}
+}
+
+// peerOutcome sums up what happened with a peer in a word or two.
+// metadata.PeerStats gives the peer's error as text only, so the words are
+// found in its message.
+func peerOutcome(p metadata.PeerStats) string {
+	e := strings.ToLower(p.Error)
+	if e == "" {
+		if p.Received > 0 {
+			return "delivered"
+		}
+		return "not needed"
+	}
+	for _, o := range []struct{ substr, word string }{
+		{"connection refused", "refused"},
+		{"no such host", "unknown host"},
+		{"unreachable", "unreachable"},
+		{"timed out", "timed out"},
+		{"i/o timeout", "timed out"},
+		{"deadline exceeded", "timed out"},
+		{"reset", "reset"},
+		{"closed", "closed"},
+		{"not supported", "lacks ut_metadata and LT_metadata"},
+		{"failed verification", "sent a bad copy"},
+		{"hash", "sent a bad copy"},
+		{"reject", "rejected"},
+		{"metadata size", "bad metadata size"},
+		{"protocol", "broke the protocol"},
+		{"canceled", "interrupted"},
+	} {
+		if strings.Contains(e, o.substr) {
+			return o.word
+		}
+	}
+	return "failed"
 }
 
 // fileContent is the .torrent (or with raw, the bare info dictionary).
@@ -198,77 +299,99 @@ func safeFileName(name string) string {
 	return strings.ToValidUTF8(name, "")
 }
 
-// writeFileAtomic writes b to a temporary file beside path and moves it
-// into place, so that path is never left half-written; without force an
-// existing path is never replaced, even if it appeared meanwhile.
-func writeFileAtomic(path string, b []byte, force bool) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".btext-*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_ = os.Chmod(tmp.Name(), 0o644)
-	if force {
-		return os.Rename(tmp.Name(), path)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return usagef("%s exists (use --force to overwrite)", path)
-		}
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-// fetchReport is the --json output of fetch-metadata: an interface.
+// fetchReport is the --json output of fetch-metadata: an interface. What
+// is not known (everything about the torrent when the fetch failed) is
+// null.
 type fetchReport struct {
-	InfoHash     string               `json:"info_hash,omitempty"`
-	InfoHashV2   string               `json:"info_hash_v2,omitempty"`
-	Name         string               `json:"name"`
-	MetadataSize int                  `json:"metadata_size"`
-	Files        int                  `json:"files"`
-	TotalLength  int64                `json:"total_length"`
-	PieceLength  int64                `json:"piece_length"`
-	Pieces       int                  `json:"pieces"`
-	Private      bool                 `json:"private"`
-	Output       string               `json:"output"`
-	ElapsedMS    float64              `json:"elapsed_ms"`
-	Error        string               `json:"error,omitempty"`
-	Peers        []metadata.PeerStats `json:"peers"`
+	InfoHash     *string      `json:"info_hash"`
+	InfoHashV2   *string      `json:"info_hash_v2"`
+	Name         *string      `json:"name"`
+	MetadataSize *int         `json:"metadata_size"`
+	Files        *int         `json:"files"`
+	TotalLength  *int64       `json:"total_length"`
+	PieceLength  *int64       `json:"piece_length"`
+	PieceCount   *int         `json:"piece_count"`
+	Private      *bool        `json:"private"`
+	Output       *string      `json:"output"`
+	ElapsedMS    *float64     `json:"elapsed_ms"`
+	Peers        []peerReport `json:"peers"`
+	outcome
 }
 
-func newFetchReport(target metainfo.Target, t *metainfo.Torrent, path string, res *metadata.Result, err error) *fetchReport {
-	rep := &fetchReport{Output: path, Peers: res.Peers, ElapsedMS: float64(res.Elapsed.Microseconds()) / 1000}
+// peerReport is what happened with one peer.
+type peerReport struct {
+	Addr string `json:"addr"`
+	// Outcome is one word or two: delivered, refused, timed out, closed,
+	// rejected, ... (see peerOutcome).
+	Outcome   string  `json:"outcome"`
+	Client    *string `json:"client"`
+	Extension *string `json:"extension"`
+	Requested int     `json:"requested"`
+	Received  int     `json:"received"`
+	Rejected  int     `json:"rejected"`
+	Timeouts  int     `json:"timeouts"`
+	// Encryption is "none" for a plain connection, "rc4" or "plaintext"
+	// after an MSE handshake; null when no connection was made.
+	Encryption   *string `json:"encryption"`
+	AnsweredHash *string `json:"answered_info_hash"`
+	Error        *string `json:"error"`
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// nonEmpty is s, or nil when s is empty.
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func newPeerReport(p metadata.PeerStats) peerReport {
+	r := peerReport{
+		Addr: p.Addr, Outcome: peerOutcome(p), Client: nonEmpty(p.Client), Extension: nonEmpty(p.Extension),
+		Requested: p.Requested, Received: p.Received, Rejected: p.Rejected, Timeouts: p.Timeouts,
+		AnsweredHash: nonEmpty(p.AnsweredHash), Error: nonEmpty(p.Error),
+	}
+	// PeerStats leaves Encryption empty both for a plain connection and
+	// for none at all: a peer that said anything was connected.
+	switch {
+	case p.Encryption != "":
+		r.Encryption = ptr(p.Encryption)
+	case p.Client != "" || p.Extension != "" || p.Received > 0 || p.AnsweredHash != "":
+		r.Encryption = ptr("none")
+	}
+	return r
+}
+
+func newFetchSkeleton() report { return &fetchReport{Peers: []peerReport{}} }
+
+func newFetchReport(target metainfo.Target, t *metainfo.Torrent, path string, res *metadata.Result) *fetchReport {
+	rep := &fetchReport{Peers: []peerReport{}}
+	if path != "" {
+		rep.Output = &path
+	}
+	if res != nil {
+		rep.ElapsedMS = ptr(float64(res.Elapsed.Microseconds()) / 1000)
+		for _, p := range res.Peers {
+			rep.Peers = append(rep.Peers, newPeerReport(p))
+		}
+	}
 	if target.V1 != nil {
-		rep.InfoHash = target.V1.String()
+		rep.InfoHash = ptr(target.V1.String())
 	}
 	if target.V2 != nil {
-		rep.InfoHashV2 = hex.EncodeToString(target.V2[:])
+		rep.InfoHashV2 = ptr(hex.EncodeToString(target.V2[:]))
 	}
 	if t != nil {
 		if t.HasV1 {
-			rep.InfoHash = t.InfoHash.String()
+			rep.InfoHash = ptr(t.InfoHash.String())
 		}
 		if t.HasV2 {
-			rep.InfoHashV2 = hex.EncodeToString(t.InfoHashV2[:])
+			rep.InfoHashV2 = ptr(hex.EncodeToString(t.InfoHashV2[:]))
 		}
-		rep.Name, rep.MetadataSize, rep.Files, rep.TotalLength = peer.Escape(t.Name), len(t.Info), t.Files, t.TotalLength
-		rep.PieceLength, rep.Pieces, rep.Private = t.PieceLength, t.Pieces, t.Private
-	}
-	if err != nil {
-		rep.Error = err.Error()
+		rep.Name, rep.MetadataSize, rep.Files, rep.TotalLength = ptr(peer.Escape(t.Name)), ptr(len(t.Info)), ptr(t.Files), ptr(t.TotalLength)
+		rep.PieceLength, rep.PieceCount, rep.Private = ptr(t.PieceLength), ptr(t.Pieces), ptr(t.Private)
 	}
 	return rep
 }
@@ -278,7 +401,7 @@ func (r *fetchReport) source() string {
 	var names []string
 	for _, p := range r.Peers {
 		if p.Received > 0 {
-			names = append(names, fmt.Sprintf("%s (%s, %s)", p.Addr, orDash(p.Client), p.Extension))
+			names = append(names, fmt.Sprintf("%s (%s, %s)", p.Addr, strOrDash(p.Client), strOrDash(p.Extension)))
 		}
 	}
 	return strings.Join(names, ", ")

@@ -254,17 +254,17 @@ func TestInteropFetch(t *testing.T) {
 			t.Run("demo", func(t *testing.T) {
 				addr := startPeer(t, client, demo, demoParent)
 				rep := fetchFrom(t, demoTor.InfoHash.String(), addr, demoTor.Info)
-				if rep.MetadataSize != len(demoTor.Info) || rep.Peers[0].Extension != "ut_metadata" {
+				if val(rep.MetadataSize) != len(demoTor.Info) || val(rep.Peers[0].Extension) != "ut_metadata" {
 					t.Errorf("report %+v", rep)
 				}
 			})
 			t.Run("2.6MB", func(t *testing.T) {
 				addr := startPeer(t, client, big, bigParent)
 				rep := fetchFrom(t, bigHash, addr, bigInfo)
-				if rep.MetadataSize != len(bigInfo) || rep.Peers[0].Received < 159 {
+				if val(rep.MetadataSize) != len(bigInfo) || rep.Peers[0].Received < 159 {
 					t.Errorf("report %+v", rep)
 				}
-				t.Logf("%s: %d bytes of metadata in %.0f ms", client, rep.MetadataSize, rep.ElapsedMS)
+				t.Logf("%s: %d bytes of metadata in %.0f ms", client, val(rep.MetadataSize), val(rep.ElapsedMS))
 			})
 		})
 	}
@@ -301,9 +301,9 @@ func TestInteropFetchSwarm(t *testing.T) {
 		t.Fatalf("%d peers in the report, want %d", len(rep.Peers), len(addrs))
 	}
 	for _, p := range rep.Peers {
-		t.Logf("%-22s %-18s requested %3d received %3d rejected %d timeouts %d %s", p.Addr, p.Client, p.Requested, p.Received, p.Rejected, p.Timeouts, p.Error)
+		t.Logf("%-22s %-18s requested %3d received %3d rejected %d timeouts %d %s", p.Addr, val(p.Client), p.Requested, p.Received, p.Rejected, p.Timeouts, val(p.Error))
 	}
-	t.Logf("%d bytes of metadata from a swarm of %d in %.0f ms", rep.MetadataSize, len(addrs), rep.ElapsedMS)
+	t.Logf("%d bytes of metadata from a swarm of %d in %.0f ms", val(rep.MetadataSize), len(addrs), val(rep.ElapsedMS))
 }
 
 // TestInteropEncryption: each real client set to require message stream
@@ -343,7 +343,7 @@ func TestInteropEncryption(t *testing.T) {
 			}
 			t.Logf("over MSE: %s, m %v", res.Client, res.Ext.M)
 			rep := fetchFrom(t, hash, addr, demoTor.Info, "--bind", "127.0.0.4") // the default is --encryption prefer
-			t.Logf("fetch-metadata (default --encryption prefer): %d bytes in %.0f ms", rep.MetadataSize, rep.ElapsedMS)
+			t.Logf("fetch-metadata (default --encryption prefer): %d bytes in %.0f ms", val(rep.MetadataSize), val(rep.ElapsedMS))
 		})
 	}
 }
@@ -369,13 +369,13 @@ func TestInteropV2(t *testing.T) {
 			v1, v2 := f[0], f[1]
 			addr := startPeer(t, "libtorrent", torrent, parent)
 			rep := fetchFrom(t, v2, addr, nil)
-			if rep.InfoHashV2 != v2 {
-				t.Errorf("v2 hash %s, want %s", rep.InfoHashV2, v2)
+			if val(rep.InfoHashV2) != v2 {
+				t.Errorf("v2 hash %s, want %s", val(rep.InfoHashV2), v2)
 			}
 			rep = fetchFrom(t, "1220"+v2, addr, nil)
 			if kind == "hybrid" {
 				rep = fetchFrom(t, v1, addr, nil)
-				if rep.InfoHash != v1 || rep.InfoHashV2 != v2 {
+				if val(rep.InfoHash) != v1 || val(rep.InfoHashV2) != v2 {
 					t.Errorf("hybrid from v1: %+v", rep)
 				}
 				magnet := "magnet:?xt=urn:btih:" + v1 + "&xt=urn:btmh:1220" + v2
@@ -425,7 +425,7 @@ func TestInteropDontHave(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Announce != "bitfield" || rep.ID != 7 || rep.PieceCount != tor.Pieces {
+	if val(rep.Announce) != "bitfield" || val(rep.ID) != 7 || val(rep.PieceCount) != tor.Pieces {
 		t.Errorf("report %+v", rep)
 	}
 	// libtorrent's view, reported by peer-libtorrent.py --report-peers as
