@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -81,8 +83,12 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 	if err != nil {
 		return &usageError{err}
 	}
-	peers, err = uniquePeers(append(peers, target.Peers...))
+	argPeers, err := uniquePeers(peers)
 	if err != nil {
+		return err
+	}
+	args := len(argPeers)
+	if peers, err = uniquePeers(append(argPeers, target.Peers...)); err != nil {
 		return err
 	}
 	if len(peers) == 0 {
@@ -117,11 +123,15 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
+	source, err := a.resolvePeers(ctx, peers, args)
+	if err != nil {
+		return err
+	}
 	prog := a.newProgress()
 	defer prog.stop()
 	res, err := metadata.Fetch(ctx, metadata.FetchConfig{
 		Target:    target,
-		Peers:     peers,
+		Peers:     source,
 		Extension: o.extension,
 		MaxSize:   o.maxSize,
 		Session: extensions.Options{
@@ -257,6 +267,55 @@ func peerOutcome(p metadata.PeerStats) string {
 		}
 	}
 	return "failed"
+}
+
+// resolvePeers turns peer addresses into a peer source, host names
+// resolved once, here; the first nargs are arguments, the rest from the
+// magnet's x.pe. A name that does not resolve is skipped, unless nothing
+// is left.
+func (a *app) resolvePeers(ctx context.Context, peers []string, nargs int) (<-chan metadata.PeerAddr, error) {
+	var addrs []metadata.PeerAddr
+	var firstErr error
+	for i, p := range peers {
+		src := "arg"
+		if i >= nargs {
+			src = "x.pe"
+		}
+		host, port, _ := peer.SplitAddr(p) // checked by the caller
+		ips, err := resolveHost(ctx, host)
+		if err != nil {
+			a.log.Warn().Err(err).Str("peer", p).Msg("peer address skipped")
+			firstErr = cmp.Or(firstErr, err)
+			continue
+		}
+		for _, ip := range ips {
+			addrs = append(addrs, metadata.PeerAddr{Addr: netip.AddrPortFrom(ip, port), Source: src})
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, firstErr
+	}
+	ch := make(chan metadata.PeerAddr, len(addrs))
+	for _, pa := range addrs {
+		ch <- pa
+	}
+	close(ch)
+	return ch, nil
+}
+
+// resolveHost is an IP address as it is, or the addresses of a host name.
+func resolveHost(ctx context.Context, host string) ([]netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{ip.Unmap()}, nil
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ips {
+		ips[i] = ips[i].Unmap()
+	}
+	return ips, nil
 }
 
 // fileContent is the .torrent (or with raw, the bare info dictionary).

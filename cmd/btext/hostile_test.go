@@ -121,7 +121,7 @@ func hostileScenarios() []hostile {
 		{name: "integer overflow", cmd: "handshake", play: ext("d1:pi99999999999999999999ee"), code: 4, want: "out of range"},
 
 		// Metadata exchange.
-		{name: "metadata_size missing", cmd: "fetch", seed: &peertest.Seeder{UT: 3, OmitSize: true}, code: 5, want: "ut_metadata without a metadata_size"},
+		{name: "no metadata_size, total_size 2^40", cmd: "fetch", seed: &peertest.Seeder{UT: 3, OmitSize: true, TotalSize: i64(1 << 40)}, code: 5, want: "above the limit of 33554432"},
 		{name: "metadata_size 0", cmd: "fetch", seed: &peertest.Seeder{UT: 3, MetadataSize: i64(0)}, code: 5, want: "metadata_size is 0"},
 		{name: "metadata_size negative", cmd: "fetch", seed: &peertest.Seeder{UT: 3, MetadataSize: i64(-1)}, code: 5, want: "metadata_size is -1"},
 		{name: "metadata_size 2^40", cmd: "fetch", seed: &peertest.Seeder{UT: 3, MetadataSize: i64(1 << 40)}, code: 5, want: "above the limit of 33554432"},
@@ -174,6 +174,7 @@ func hostileScenarios() []hostile {
 		}), code: 0},
 		{name: "control: unknown msg_type", cmd: "fetch", seed: &peertest.Seeder{UT: 3, Unknown: true}, code: 0},
 		{name: "control: slow seeder", cmd: "fetch", seed: &peertest.Seeder{UT: 3, Delay: 200 * time.Millisecond}, code: 0},
+		{name: "control: ut_metadata without metadata_size", cmd: "fetch", seed: &peertest.Seeder{UT: 3, OmitSize: true}, code: 0},
 		{name: "control: LT_metadata only, no metadata_size", cmd: "fetch", seed: &peertest.Seeder{LT: 5, OmitSize: true}, code: 0},
 		{name: "control: reqq 1", cmd: "fetch", seed: &peertest.Seeder{UT: 3, Reqq: 1}, code: 0},
 		{name: "control: every answer twice", cmd: "fetch", seed: &peertest.Seeder{UT: 3, Twice: true}, code: 0},

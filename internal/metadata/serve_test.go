@@ -2,6 +2,7 @@ package metadata_test
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -154,7 +155,7 @@ func TestServeManyPeers(t *testing.T) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			res, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: []string{addr}})
+			res, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: metadata.PeerList("arg", netip.MustParseAddrPort(addr))})
 			if err == nil && len(res.Info) != len(info) {
 				err = context.DeadlineExceeded
 			}
@@ -211,7 +212,7 @@ func BenchmarkFetch(b *testing.B) {
 	b.SetBytes(int64(len(info)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: []string{addr}}); err != nil {
+		if _, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: metadata.PeerList("arg", netip.MustParseAddrPort(addr))}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -195,7 +196,7 @@ func run(bin string, conc, total, slow, flood, size int, limit time.Duration) er
 		for loadCtx.Err() == nil {
 			start := time.Now()
 			fctx, c := context.WithTimeout(loadCtx, 10*time.Second)
-			_, err := metadata.Fetch(fctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: []string{addr}})
+			_, err := metadata.Fetch(fctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: metadata.PeerList("arg", netip.MustParseAddrPort(addr))})
 			c()
 			goodMu.Lock()
 			if err != nil && loadCtx.Err() == nil {
@@ -221,7 +222,7 @@ func run(bin string, conc, total, slow, flood, size int, limit time.Duration) er
 			defer fw.Done()
 			for next.Add(1) <= int64(total) && ctx.Err() == nil {
 				fctx, c := context.WithTimeout(ctx, 60*time.Second)
-				_, err := metadata.Fetch(fctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: []string{addr}})
+				_, err := metadata.Fetch(fctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: metadata.PeerList("arg", netip.MustParseAddrPort(addr))})
 				c()
 				if err != nil {
 					failed.Add(1)
