@@ -18,7 +18,8 @@ FUZZ_TARGETS := \
 	./internal/metadata:FuzzUTMessage \
 	./internal/metadata:FuzzLTMessage \
 	./internal/metainfo:FuzzParseInfo \
-	./internal/tracker:FuzzHTTPReply
+	./internal/tracker:FuzzHTTPReply \
+	./internal/tracker:FuzzUDPReply
 
 .PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-serve clean
 

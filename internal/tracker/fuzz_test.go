@@ -77,3 +77,56 @@ func sameSet(a, b []netip.AddrPort) bool {
 	}
 	return len(a) == len(b) && reflect.DeepEqual(m(a), m(b))
 }
+
+// FuzzUDPReply: the BEP 15 reply parsers never panic, fail only with
+// ErrUnknownTorrent or a *ResponseError, and an announce reply's peers and
+// counts survive being written again and parsed.
+func FuzzUDPReply(f *testing.F) {
+	f.Add([]byte("\x00\x00\x00\x01\x00\x00\x00\x07\x00\x00\x07\x08\x00\x00\x00\x02\x00\x00\x00\x03\x7f\x00\x00\x01\x1a\xe1"), false)
+	f.Add([]byte("\x00\x00\x00\x01\x00\x00\x00\x07"), false)
+	f.Add([]byte("\x00\x00\x00\x01\x00\x00\x00\x07\x00\x00\x07\x08\x00\x00\x00\x02\x00\x00\x00\x03"+
+		"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x1a\xe2"), true)
+	f.Add([]byte("\x00\x00\x00\x02\x00\x00\x00\x07\x00\x00\x00\x05\x00\x00\x00\x32\x00\x00\x00\x0a"), false)
+	f.Fuzz(func(t *testing.T, p []byte, v6 bool) {
+		check := func(err error) {
+			var re *ResponseError
+			if !errors.Is(err, ErrUnknownTorrent) && !errors.As(err, &re) {
+				t.Fatalf("error %T %v", err, err)
+			}
+		}
+		if _, err := parseUDPConnect(p); err != nil {
+			check(err)
+		}
+		hashes := make([]metainfo.Hash, max(0, len(p)-udpHeader)/scrapeEntryLen)
+		if res, err := parseUDPScrape(p, hashes); err != nil {
+			check(err)
+		} else if len(res) != len(hashes) {
+			t.Fatalf("%d results for %d hashes", len(res), len(hashes))
+		}
+		r, err := parseUDPAnnounce(p, v6)
+		if err != nil {
+			check(err)
+			return
+		}
+		again := append([]byte(nil), p[:announceHeaderLen]...)
+		for _, ap := range r.Peers {
+			if ap.Port() == 0 {
+				t.Fatalf("peer %v kept", ap)
+			}
+			if v6 {
+				a := ap.Addr().As16()
+				again = append(again, a[:]...)
+			} else {
+				again = append(again, ap.Addr().AsSlice()...)
+			}
+			again = binary.BigEndian.AppendUint16(again, ap.Port())
+		}
+		r2, err := parseUDPAnnounce(again, v6)
+		if err != nil {
+			t.Fatalf("re-encoded: %v", err)
+		}
+		if r2.Interval != r.Interval || r2.Seeders != r.Seeders || r2.Leechers != r.Leechers || !reflect.DeepEqual(r.Peers, r2.Peers) {
+			t.Fatalf("%+v became %+v", r, r2)
+		}
+	})
+}

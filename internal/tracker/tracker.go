@@ -125,8 +125,9 @@ type Client struct {
 	timeout     time.Duration
 	log         zerolog.Logger
 
-	mu     sync.Mutex
-	closed bool
+	mu      sync.Mutex
+	connIDs map[netip.AddrPort]connID
+	closed  bool
 }
 
 // NewClient returns a Client for cfg.
@@ -136,6 +137,7 @@ func NewClient(cfg Config) *Client {
 		maxResponse: cfg.MaxResponse,
 		timeout:     cfg.Timeout,
 		log:         cfg.Log,
+		connIDs:     make(map[netip.AddrPort]connID),
 	}
 	if c.maxResponse <= 0 {
 		c.maxResponse = DefaultMaxResponse
@@ -172,6 +174,7 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
+	clear(c.connIDs)
 	c.mu.Unlock()
 	if c.ownHTTP {
 		c.http.CloseIdleConnections()
@@ -188,6 +191,9 @@ func (c *Client) Announce(ctx context.Context, rawURL string, req Request) (*Res
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	if u.Scheme == "udp" {
+		return c.udpAnnounce(ctx, u, req)
+	}
 	return c.httpAnnounce(ctx, u, req)
 }
 
@@ -203,6 +209,9 @@ func (c *Client) Scrape(ctx context.Context, rawURL string, hashes []metainfo.Ha
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	if u.Scheme == "udp" {
+		return c.udpScrape(ctx, u, hashes)
+	}
 	return c.httpScrape(ctx, u, hashes)
 }
 
@@ -218,7 +227,7 @@ func (c *Client) start(rawURL string) (*url.URL, error) {
 		return nil, fmt.Errorf("tracker url: %w", err)
 	}
 	switch u.Scheme {
-	case "http", "https":
+	case "http", "https", "udp":
 	default:
 		return nil, fmt.Errorf("tracker url %q: %w", rawURL, ErrUnsupportedScheme)
 	}
