@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/btext/btext/internal/bencode"
 	"github.com/btext/btext/internal/metainfo"
@@ -290,11 +291,17 @@ func ParseHTTPScrape(body []byte, hashes []metainfo.Hash) ([]ScrapeResult, error
 		return nil, malformed("files is a %s, want a dictionary", typeName(d["files"]))
 	}
 	res := make([]ScrapeResult, len(hashes))
+	var mangled map[string]any
 	for i, h := range hashes {
 		res[i] = ScrapeResult{InfoHash: h, Seeders: -1, Completed: -1, Leechers: -1}
 		e, present := files[string(h[:])]
 		if !present {
-			continue
+			if mangled == nil {
+				mangled = latin1Keys(files)
+			}
+			if e, present = mangled[string(h[:])]; !present {
+				continue
+			}
 		}
 		ed, ok := e.(map[string]any)
 		if !ok {
@@ -315,6 +322,31 @@ func ParseHTTPScrape(body []byte, hashes []metainfo.Hash) ([]ScrapeResult, error
 		}
 	}
 	return res, nil
+}
+
+// latin1Keys returns the entries of files whose key is a 20-byte string
+// written as UTF-8 with every byte taken for a Latin-1 character, keyed by
+// those 20 bytes. bittorrent-tracker 11 (npm) writes HTTP scrape keys that
+// way: a hash byte 0xde arrives as c3 9e.
+func latin1Keys(files map[string]any) map[string]any {
+	m := make(map[string]any)
+	for k, v := range files {
+		if len(k) <= 20 || len(k) > 40 || !utf8.ValidString(k) {
+			continue
+		}
+		b := make([]byte, 0, 20)
+		for _, r := range k {
+			if r > 0xff {
+				b = nil
+				break
+			}
+			b = append(b, byte(r))
+		}
+		if len(b) == 20 {
+			m[string(b)] = v
+		}
+	}
+	return m
 }
 
 // decodeReply decodes a reply dictionary and turns a "failure reason" into

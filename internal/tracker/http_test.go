@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/btext/btext/internal/metainfo"
 )
@@ -183,6 +184,17 @@ func TestParseHTTPScrape(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+	// bittorrent-tracker 11's keys: each hash byte as a Latin-1 character
+	// in UTF-8 (0x12 0x34 0x56 0x78 0x9a -> 12 34 56 78 c2 9a ...).
+	var mangledKey []byte
+	for _, c := range testHash {
+		mangledKey = utf8.AppendRune(mangledKey, rune(c))
+	}
+	body = fmt.Sprintf("d5:filesd%d:%sd8:completei1e10:downloadedi1e10:incompletei0eeee", len(mangledKey), mangledKey)
+	got, err = ParseHTTPScrape([]byte(body), []metainfo.Hash{testHash})
+	if want := []ScrapeResult{{testHash, 1, 1, 0}}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("latin-1 keys: got %+v, %v; want %+v", got, err, want)
 	}
 	for _, tc := range []struct{ body, err string }{
 		{"de", "no files dictionary"},

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -162,8 +163,10 @@ func (c *Client) udpScrape(ctx context.Context, u *url.URL, hashes []metainfo.Ha
 // exchange sends the request build makes until a reply with its
 // transaction id comes, on the schedule of attemptWait. It gets a
 // connection id first (from the cache or by connecting) and connects again
-// when the id is older than connIDLifetime or, having come from the cache,
-// goes unanswered: opentracker drops requests with an expired id silently.
+// when the id is older than connIDLifetime or when, having come from the
+// cache, it goes unanswered or draws an error: a tracker that restarted
+// or forgot us drops such a request or (opentracker) answers it with
+// "Connection ID missmatch.".
 func (s *udpSession) exchange(ctx context.Context, action uint32, build func(b []byte, id uint64, tx uint32) []byte) ([]byte, error) {
 	var (
 		id     connID
@@ -183,11 +186,21 @@ func (s *udpSession) exchange(ctx context.Context, action uint32, build func(b [
 			pkt = build(pkt[:0], id.id, tx)
 		}
 		reply, err := s.roundTrip(ctx, pkt, tx, action, n)
-		if errors.Is(err, errAttemptTimeout) {
+		var failure *FailureError
+		switch {
+		case errors.Is(err, errAttemptTimeout):
 			if cached {
 				s.c.forgetConnID(s.addr, id)
 				have, cached = false, false
 			}
+			continue
+		case cached && errors.As(err, &failure):
+			// opentracker answers an id it did not issue with an error
+			// ("Connection ID missmatch."): ask once more with a new id,
+			// and report the error only if that fails too.
+			s.c.log.Debug().Stringer("tracker", s.addr).Str("reason", failure.Reason).Msg("udp error with a cached connection id")
+			s.c.forgetConnID(s.addr, id)
+			have, cached = false, false
 			continue
 		}
 		return reply, err
@@ -279,7 +292,8 @@ func (s *udpSession) roundTrip(ctx context.Context, pkt []byte, tx, action uint3
 		case action:
 			return append([]byte(nil), p...), nil
 		case actionError:
-			return nil, &FailureError{Reason: string(p[udpHeader:])}
+			// opentracker ends its message with the C string's NUL.
+			return nil, &FailureError{Reason: strings.TrimRight(string(p[udpHeader:]), "\x00")}
 		default:
 			return nil, malformed("action %d in reply to action %d", got, action)
 		}
@@ -383,7 +397,8 @@ func parseUDPConnect(p []byte) (uint64, error) {
 
 // parseUDPAnnounce reads an announce reply whose header has been checked.
 // Peers are 6-byte entries from a tracker reached over IPv4 and 18-byte
-// ones over IPv6 (BEP 15). A reply of only the header is opentracker's
+// ones over IPv6 (BEP 15), unless the length shows IPv4 entries from an
+// IPv6 tracker. A reply of only the header is opentracker's
 // answer for a hash it does not list: ErrUnknownTorrent.
 func parseUDPAnnounce(p []byte, v6 bool) (*Response, error) {
 	switch {
@@ -402,15 +417,27 @@ func parseUDPAnnounce(p []byte, v6 bool) (*Response, error) {
 		Seeders:  int(binary.BigEndian.Uint32(p[16:])),
 	}
 	var set peerSet
+	peers := p[announceHeaderLen:]
 	field, size := "peers", compactV4
+	var note string
 	if v6 {
 		field, size = "peers6", compactV6
+		// bittorrent-tracker (npm) answers on IPv6 with 6-byte IPv4
+		// entries. A length that only 6 divides cannot be IPv6, so it is
+		// read as IPv4; a length that 18 divides is read as BEP 15 says.
+		if len(peers)%compactV6 != 0 && len(peers)%compactV4 == 0 {
+			field, size = "peers", compactV4
+			note = "tracker on IPv6 sent 6-byte IPv4 peers, not BEP 15's 18-byte entries"
+		}
 	}
-	if err := set.addCompact(field, p[announceHeaderLen:], size); err != nil {
+	if err := set.addCompact(field, peers, size); err != nil {
 		return nil, err
 	}
 	r.Peers = set.peers
 	r.Notes = set.notes()
+	if note != "" {
+		r.Notes = append(r.Notes, note)
+	}
 	return r, nil
 }
 

@@ -83,7 +83,10 @@ func TestParseUDPReplies(t *testing.T) {
 		{name: "header only", p: hdr, is: ErrUnknownTorrent},
 		{name: "truncated header", p: hdr + counts[:5], err: "announce reply of 13 bytes, shorter than its 20-byte header"},
 		{name: "v4 bad length", p: hdr + counts + v4[:7], err: "peers: 7 bytes is not a multiple of 6"},
-		{name: "v6 bad length", p: hdr + counts + v4, v6: true, err: "peers6: 12 bytes is not a multiple of 18"},
+		{name: "v4 entries from a v6 tracker", p: hdr + counts + v4, v6: true, want: &Response{Interval: 30 * time.Minute, Leechers: 2, Seeders: 3,
+			Peers: []netip.AddrPort{ap("127.0.0.1:6881")}, Notes: []string{"dropped 1 peers on port 0",
+				"tracker on IPv6 sent 6-byte IPv4 peers, not BEP 15's 18-byte entries"}}},
+		{name: "v6 bad length", p: hdr + counts + v6 + v4[:5], v6: true, err: "peers6: 23 bytes is not a multiple of 18"},
 		{name: "interval out of range", p: hdr + "\x80\x00\x00\x00" + counts[4:], err: "interval 2147483648 out of range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -309,16 +312,48 @@ func TestUDPIPv6Peers(t *testing.T) {
 }
 
 // A cached id the tracker no longer accepts (it restarted) costs one
-// unanswered send, then the client connects again.
+// unanswered send, or one error reply, then the client connects again. An
+// error to a request with a fresh id is the tracker's answer.
 func TestUDPStaleConnID(t *testing.T) {
-	f := startFakeUDP(t, "udp4", "127.0.0.1:0", tracker("", nil))
-	c := newTestClient(t, Config{})
-	c.storeConnID(netip.MustParseAddrPort(f.conn.LocalAddr().String()), connID{id: 42, got: time.Now()})
-	if _, err := c.Announce(udpCtx(t, 3*time.Second), f.url, Request{InfoHash: testHash, Port: 1}); err != nil {
-		t.Fatal(err)
+	idError := func(f *fakeUDP, pkt []byte, from *net.UDPAddr) bool {
+		if binary.BigEndian.Uint64(pkt) != fakeConnID && binary.BigEndian.Uint64(pkt) != protocolID {
+			f.reply(from, u32(actionError), txOf(pkt), "Connection ID missmatch.\x00")
+			return true
+		}
+		return false
 	}
-	if got := f.received(); !reflect.DeepEqual(got, []uint32{1, 0, 1}) {
-		t.Errorf("actions received %v", got)
+	for _, tc := range []struct {
+		name   string
+		change func(f *fakeUDP, pkt []byte, from *net.UDPAddr) bool
+		id     uint64
+		err    string
+	}{
+		{name: "dropped", id: 42},
+		{name: "error reply", change: idError, id: 42},
+		{name: "error reply to a fresh id", change: func(f *fakeUDP, pkt []byte, from *net.UDPAddr) bool {
+			if binary.BigEndian.Uint32(pkt[8:]) == actionAnnounce {
+				f.reply(from, u32(actionError), txOf(pkt), "go away")
+				return true
+			}
+			return false
+		}, id: fakeConnID, err: `tracker failure: "go away"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startFakeUDP(t, "udp4", "127.0.0.1:0", tracker("", tc.change))
+			c := newTestClient(t, Config{})
+			c.storeConnID(netip.MustParseAddrPort(f.conn.LocalAddr().String()), connID{id: tc.id, got: time.Now()})
+			_, err := c.Announce(udpCtx(t, 3*time.Second), f.url, Request{InfoHash: testHash, Port: 1})
+			if tc.err != "" {
+				if err == nil || err.Error() != "announce: "+tc.err {
+					t.Errorf("got %v, want %q", err, tc.err)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.received(); !reflect.DeepEqual(got, []uint32{1, 0, 1}) {
+				t.Errorf("actions received %v", got)
+			}
+		})
 	}
 }
 
