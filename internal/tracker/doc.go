@@ -48,10 +48,24 @@
 // An announce reply of only the 8-byte header is what opentracker sends, in
 // whitelist mode, for a hash it does not list: ErrUnknownTorrent.
 //
+// # Quirks of real trackers
+//
+// Measured on loopback and described in docs/trackers.md:
+//
+//   - opentracker answers a request with a connection id it did not issue
+//     with an error ("Connection ID missmatch.", NUL-terminated); the
+//     client connects again and asks once more.
+//   - bittorrent-tracker (npm) sends 6-byte IPv4 peers on its IPv6 UDP
+//     socket: a list whose length 6 divides and 18 does not is read as
+//     IPv4, with a note.
+//   - bittorrent-tracker writes HTTP scrape keys as the hash bytes taken
+//     for Latin-1 characters in UTF-8; such keys are mapped back.
+//
 // # UDP exchanges
 //
-// Each Announce or Scrape uses its own socket, connected to the tracker,
-// and a random transaction id per exchange; a datagram from another address
+// Each Announce or Scrape uses its own socket, connected to the tracker
+// (the first address a name resolves to), and a random transaction id per
+// exchange; a datagram from another address
 // or with another transaction id is dropped. A connection id is cached per
 // tracker address for at most one minute (BEP 15) and shared by every
 // lookup of the Client; a cached id that goes unanswered is forgotten and

@@ -402,6 +402,9 @@ func TestSchemes(t *testing.T) {
 	if _, err := c.Announce(context.Background(), "http:///announce", Request{}); err == nil || !strings.Contains(err.Error(), "no host") {
 		t.Errorf("no host: got %v", err)
 	}
+	if _, err := c.Announce(context.Background(), "http://127.0.0.1:1/announce", Request{Event: 4}); err == nil || err.Error() != "announce: unknown event(4)" {
+		t.Errorf("event 4: got %v", err)
+	}
 	c.Close()
 	if _, err := c.Announce(context.Background(), "http://127.0.0.1:1/announce", Request{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("after close: got %v", err)

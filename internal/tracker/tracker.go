@@ -189,6 +189,9 @@ func (c *Client) Announce(ctx context.Context, rawURL string, req Request) (*Res
 	if err != nil {
 		return nil, err
 	}
+	if req.Event < None || req.Event > Stopped {
+		return nil, fmt.Errorf("announce: unknown %v", req.Event)
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	if u.Scheme == "udp" {

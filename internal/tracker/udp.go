@@ -81,8 +81,9 @@ type udpSession struct {
 	conn *net.UDPConn
 	addr netip.AddrPort
 	buf  []byte
-	// ignored counts datagrams that were not the awaited reply.
-	ignored int
+	// sends counts datagrams sent; ignored those received that were not
+	// the awaited reply.
+	sends, ignored int
 }
 
 func (c *Client) dialUDP(ctx context.Context, u *url.URL) (*udpSession, func(), error) {
@@ -174,6 +175,7 @@ func (s *udpSession) exchange(ctx context.Context, action uint32, build func(b [
 		have   bool
 		tx     uint32
 		pkt    []byte
+		start  = s.sends
 	)
 	for n := 0; n < maxAttempts; n++ {
 		if !have || time.Since(id.got) >= connIDLifetime {
@@ -188,6 +190,8 @@ func (s *udpSession) exchange(ctx context.Context, action uint32, build func(b [
 		reply, err := s.roundTrip(ctx, pkt, tx, action, n)
 		var failure *FailureError
 		switch {
+		case isContextErr(err):
+			return nil, s.noReply(s.sends-start, err)
 		case errors.Is(err, errAttemptTimeout):
 			if cached {
 				s.c.forgetConnID(s.addr, id)
@@ -208,6 +212,19 @@ func (s *udpSession) exchange(ctx context.Context, action uint32, build func(b [
 	return nil, fmt.Errorf("no reply after %d attempts", maxAttempts)
 }
 
+// noReply reports an exchange the context ended: how many sends went
+// unanswered and how many datagrams were dropped meanwhile.
+func (s *udpSession) noReply(sends int, err error) error {
+	if s.ignored > 0 {
+		return fmt.Errorf("no reply after %d sends (%d datagrams dropped): %w", sends, s.ignored, err)
+	}
+	return fmt.Errorf("no reply after %d sends: %w", sends, err)
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
 // connID returns a cached connection id for the tracker, or connects.
 func (s *udpSession) connID(ctx context.Context) (id connID, cached bool, err error) {
 	if id, ok := s.c.cachedConnID(s.addr); ok {
@@ -215,10 +232,14 @@ func (s *udpSession) connID(ctx context.Context) (id connID, cached bool, err er
 	}
 	tx := rand.Uint32()
 	pkt := appendConnect(nil, tx)
+	start := s.sends
 	for n := 0; n < maxAttempts; n++ {
 		reply, err := s.roundTrip(ctx, pkt, tx, actionConnect, n)
 		if errors.Is(err, errAttemptTimeout) {
 			continue
+		}
+		if isContextErr(err) {
+			return id, false, fmt.Errorf("connect: %w", s.noReply(s.sends-start, err))
 		}
 		if err != nil {
 			return id, false, fmt.Errorf("connect: %w", err)
@@ -261,6 +282,7 @@ func (s *udpSession) roundTrip(ctx context.Context, pkt []byte, tx, action uint3
 	if _, err := s.conn.Write(pkt); err != nil {
 		return nil, fmt.Errorf("send: %w", err)
 	}
+	s.sends++
 	s.conn.SetReadDeadline(wait)
 	// Checked after setting the deadline: a cancellation that came before
 	// it is seen here, one after it moves the deadline into the past.
@@ -356,7 +378,7 @@ func appendAnnounce(b []byte, id uint64, tx uint32, req Request, data string) []
 	b = binary.BigEndian.AppendUint64(b, uint64(req.Left))
 	b = binary.BigEndian.AppendUint64(b, uint64(req.Uploaded))
 	var ev uint32
-	if req.Event >= 0 && int(req.Event) < len(udpEvent) {
+	if req.Event >= 0 && int(req.Event) < len(udpEvent) { // Announce checked it
 		ev = udpEvent[req.Event]
 	}
 	b = binary.BigEndian.AppendUint32(b, ev)

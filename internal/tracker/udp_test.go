@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -413,7 +415,8 @@ func TestUDPHostile(t *testing.T) {
 				f.reply(from, u32(actionConnect), "\x00\x00\x00\x00", u64(fakeConnID))
 				return true
 			},
-			is: context.DeadlineExceeded,
+			is:  context.DeadlineExceeded,
+			err: "datagrams dropped",
 		},
 		{
 			name: "reply from another port",
@@ -582,3 +585,66 @@ func TestUDPURL(t *testing.T) {
 		}
 	}
 }
+
+// One Client serves many lookups at once (the batch mode shares one): the
+// UDP ones share the connection id, each gets its own reply.
+func TestConcurrentLookups(t *testing.T) {
+	var mu sync.Mutex
+	connects := 0
+	f := startFakeUDP(t, "udp4", "127.0.0.1:0", func(f *fakeUDP, pkt []byte, from *net.UDPAddr) {
+		if len(pkt) < 16 {
+			return
+		}
+		switch binary.BigEndian.Uint32(pkt[8:]) {
+		case actionConnect:
+			mu.Lock()
+			connects++
+			mu.Unlock()
+			f.reply(from, u32(actionConnect), txOf(pkt), u64(fakeConnID))
+		case actionAnnounce:
+			// The peer's port is the announcer's, so each reply is its own.
+			f.reply(from, u32(actionAnnounce), txOf(pkt), u32(60), u32(0), u32(0), "\x7f\x00\x00\x01", string(pkt[96:98]))
+		}
+	})
+	base := fakeHTTP(t, func(w http.ResponseWriter, r *http.Request) {
+		port, _ := strconv.Atoi(r.URL.Query().Get("port"))
+		fmt.Fprintf(w, "d8:intervali60e5:peers6:\x7f\x00\x00\x01%se", u16(uint16(port)))
+	})
+	c := newTestClient(t, Config{})
+	// Connect once first, so that the lookups below find the id cached.
+	if _, err := c.Announce(udpCtx(t, 10*time.Second), f.url, Request{Port: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := f.url
+			if i%2 == 1 {
+				u = base + "/announce"
+			}
+			port := uint16(10000 + i)
+			r, err := c.Announce(udpCtx(t, 10*time.Second), u, Request{InfoHash: testHash, Port: port})
+			if err == nil && !reflect.DeepEqual(r.Peers, []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)}) {
+				err = fmt.Errorf("lookup %d got peers %v", i, r.Peers)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if connects != 1 {
+		t.Errorf("%d connects, want 1", connects)
+	}
+}
+
+func u16(v uint16) string { return string(binary.BigEndian.AppendUint16(nil, v)) }
