@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -269,6 +270,12 @@ func TestHTTPHostile(t *testing.T) {
 	const limit = 4096
 	drip := make(chan struct{})
 	t.Cleanup(func() { close(drip) })
+	// 16 MiB of zeros, gzipped to about 16 KiB.
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(make([]byte, 16<<20))
+	zw.Close()
+	bomb := gz.Bytes()
 	for _, tc := range []struct {
 		name    string
 		handler http.HandlerFunc
@@ -287,6 +294,15 @@ func TestHTTPHostile(t *testing.T) {
 						return
 					}
 				}
+			},
+			err: fmt.Sprintf("response over %d bytes", limit),
+		},
+		{
+			name: "gzip bomb",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				// The limit applies to what the transport inflates.
+				w.Header().Set("Content-Encoding", "gzip")
+				w.Write(bomb)
 			},
 			err: fmt.Sprintf("response over %d bytes", limit),
 		},

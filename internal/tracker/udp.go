@@ -89,7 +89,7 @@ type udpSession struct {
 func (c *Client) dialUDP(ctx context.Context, u *url.URL) (*udpSession, func(), error) {
 	port, err := strconv.ParseUint(u.Port(), 10, 16)
 	if err != nil || port == 0 {
-		return nil, nil, fmt.Errorf("udp tracker url needs a port")
+		return nil, nil, errors.New("udp tracker url needs a port")
 	}
 	host := u.Hostname()
 	addr, err := netip.ParseAddr(host)
@@ -280,7 +280,7 @@ func (s *udpSession) roundTrip(ctx context.Context, pkt []byte, tx, action uint3
 		s.c.log.Debug().Stringer("tracker", s.addr).Int("attempt", n).Msg("udp retransmit")
 	}
 	if _, err := s.conn.Write(pkt); err != nil {
-		return nil, fmt.Errorf("send: %w", err)
+		return nil, fmt.Errorf("send: %w", refused(err))
 	}
 	s.sends++
 	s.conn.SetReadDeadline(wait)
@@ -298,10 +298,7 @@ func (s *udpSession) roundTrip(ctx context.Context, pkt []byte, tx, action uint3
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return nil, errAttemptTimeout
 			}
-			if errors.Is(err, syscall.ECONNREFUSED) {
-				return nil, errors.New("connection refused (nothing listens on the tracker's port)")
-			}
-			return nil, fmt.Errorf("receive: %w", err)
+			return nil, fmt.Errorf("receive: %w", refused(err))
 		}
 		p := s.buf[:m]
 		if netip.AddrPortFrom(from.Addr().Unmap(), from.Port()) != s.addr || m < udpHeader ||
@@ -320,6 +317,15 @@ func (s *udpSession) roundTrip(ctx context.Context, pkt []byte, tx, action uint3
 			return nil, malformed("action %d in reply to action %d", got, action)
 		}
 	}
+}
+
+// refused names the ICMP "port unreachable" that a connected UDP socket
+// reports as ECONNREFUSED on its next send or receive.
+func refused(err error) error {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("nothing listens on the tracker's port: %w", err)
+	}
+	return err
 }
 
 func (c *Client) cachedConnID(a netip.AddrPort) (connID, bool) {

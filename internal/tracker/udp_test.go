@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -572,7 +573,7 @@ func TestUDPRefused(t *testing.T) {
 	l.Close()
 	c := newTestClient(t, Config{})
 	_, err = c.Announce(udpCtx(t, 5*time.Second), "udp://"+addr, Request{InfoHash: testHash, Port: 1})
-	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+	if !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(err.Error(), "nothing listens on the tracker's port") {
 		t.Errorf("got %v, want connection refused", err)
 	}
 }
