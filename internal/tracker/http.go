@@ -20,7 +20,8 @@ import (
 
 func (c *Client) httpAnnounce(ctx context.Context, u *url.URL, req Request) (*Response, error) {
 	target := announceURL(u, req)
-	c.log.Debug().Str("url", u.Redacted()).Stringer("event", req.Event).Msg("http announce")
+	// Only the host is logged: private trackers put a passkey in the URL.
+	c.log.Debug().Str("tracker", u.Scheme+"://"+u.Host).Stringer("event", req.Event).Msg("http announce")
 	body, status, err := c.httpGet(ctx, target)
 	if err != nil {
 		return nil, fmt.Errorf("announce: %w", err)
@@ -42,7 +43,7 @@ func (c *Client) httpScrape(ctx context.Context, u *url.URL, hashes []metainfo.H
 	if err != nil {
 		return nil, fmt.Errorf("scrape: %w", err)
 	}
-	c.log.Debug().Str("url", u.Redacted()).Int("hashes", len(hashes)).Msg("http scrape")
+	c.log.Debug().Str("tracker", u.Scheme+"://"+u.Host).Int("hashes", len(hashes)).Msg("http scrape")
 	body, status, err := c.httpGet(ctx, target)
 	if err != nil {
 		return nil, fmt.Errorf("scrape: %w", err)

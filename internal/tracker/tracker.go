@@ -118,7 +118,6 @@ type Config struct {
 // Client asks HTTP and UDP trackers. It is safe for concurrent use: many
 // lookups may share one Client, and with it the UDP connection ids.
 type Client struct {
-	cfg         Config
 	http        *http.Client
 	ownHTTP     bool
 	maxResponse int64
@@ -133,7 +132,6 @@ type Client struct {
 // NewClient returns a Client for cfg.
 func NewClient(cfg Config) *Client {
 	c := &Client{
-		cfg:         cfg,
 		maxResponse: cfg.MaxResponse,
 		timeout:     cfg.Timeout,
 		log:         cfg.Log,
