@@ -17,7 +17,9 @@ FUZZ_TARGETS := \
 	./internal/extensions:FuzzDontHave \
 	./internal/metadata:FuzzUTMessage \
 	./internal/metadata:FuzzLTMessage \
-	./internal/metainfo:FuzzParseInfo
+	./internal/metainfo:FuzzParseInfo \
+	./internal/tracker:FuzzHTTPReply \
+	./internal/tracker:FuzzUDPReply
 
 .PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-serve clean
 
