@@ -242,7 +242,8 @@ func (c *Conn) WriteHandshake(ctx context.Context, h Handshake) error {
 	if err := c.m.sendHandshake(h.Reserved); err != nil {
 		return err
 	}
-	b, _ := h.AppendBinary(c.wbuf[:0])
+	var buf [HandshakeLen]byte
+	b, _ := h.AppendBinary(buf[:0])
 	c.log.Debug().Str("reserved", h.Reserved.String()).Str("info_hash", h.InfoHash.String()).Msg("send handshake")
 	return c.write(ctx, "send handshake", b)
 }
@@ -327,17 +328,39 @@ func (c *Conn) WriteMessage(ctx context.Context, msg Message) error {
 	return c.WriteMessages(ctx, msg)
 }
 
+// maxKeptWriteBuf bounds the write buffer a connection keeps between
+// writes: a larger one, grown for a large message, is dropped after the
+// write, so that an idle connection holds no more than this.
+const maxKeptWriteBuf = 64 << 10
+
+// minSeparatePayload is the payload size from which a message's payload
+// goes out as its own buffer in a vectored write (writev), not copied into
+// the write buffer.
+const minSeparatePayload = 1 << 10
+
 // WriteMessages sends messages in one write, so that they travel together
-// (a window of requests in one packet).
+// (a window of requests in one packet). Large payloads are not copied: they
+// go out as they are, in one vectored write with the rest.
 func (c *Conn) WriteMessages(ctx context.Context, msgs ...Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
 	b := c.wbuf[:0]
+	var bufs net.Buffers
+	mark := 0 // b[mark:] is not yet in bufs
 	for _, msg := range msgs {
 		if err := c.m.send(msg); err != nil {
 			return err
 		}
-		var err error
-		if b, err = msg.AppendBinary(b); err != nil {
-			return err
+		if len(msg.Payload) >= minSeparatePayload {
+			var err error
+			if b, err = appendHeader(b, msg.ID, len(msg.Payload)); err != nil {
+				return err
+			}
+			bufs = append(bufs, b[mark:], msg.Payload)
+			mark = len(b)
+		} else {
+			b, _ = msg.AppendBinary(b)
 		}
 		if msg.ID == Request && len(msg.Payload) == 12 {
 			c.pieces.requested(binary.BigEndian.Uint32(msg.Payload))
@@ -346,17 +369,69 @@ func (c *Conn) WriteMessages(ctx context.Context, msgs ...Message) error {
 			e.Stringer("msg", msg).Msg("send")
 		}
 	}
-	c.wbuf = b[:0]
-	if len(msgs) == 0 {
-		return nil
+	if mark < len(b) {
+		bufs = append(bufs, b[mark:])
 	}
-	return c.write(ctx, "send "+msgs[0].ID.String(), b)
+	err := c.writeBuffers(ctx, "send "+msgs[0].ID.String(), bufs)
+	c.keep(b)
+	return err
+}
+
+// WriteExtended sends the extension message <20><id><head><body> without
+// copying body: for a large answer (an LT_metadata range, a ut_metadata
+// piece) that is a slice of something kept anyway.
+func (c *Conn) WriteExtended(ctx context.Context, id uint8, head, body []byte) error {
+	// The state machine looks at the extension id and the first byte after.
+	if err := c.m.send(Message{ID: Extended, Payload: []byte{id}}); err != nil {
+		return err
+	}
+	b, err := appendHeader(c.wbuf[:0], Extended, 1+len(head)+len(body))
+	if err != nil {
+		return err
+	}
+	b = append(append(b, id), head...)
+	if e := c.log.Trace(); e.Enabled() {
+		e.Uint8("ext", id).Int("len", len(head)+len(body)).Msg("send extended")
+	}
+	err = c.writeBuffers(ctx, "send extended", net.Buffers{b, body})
+	c.keep(b)
+	return err
+}
+
+// appendHeader appends a message's length prefix and id.
+func appendHeader(b []byte, id ID, payloadLen int) ([]byte, error) {
+	if uint64(payloadLen)+1 > 1<<32-1 {
+		return nil, fmt.Errorf("message payload of %d bytes is too long", payloadLen)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(payloadLen+1))
+	return append(b, byte(id)), nil
+}
+
+// keep keeps the write buffer for the next write, unless it grew too big.
+func (c *Conn) keep(b []byte) {
+	if cap(b) > maxKeptWriteBuf {
+		c.wbuf = nil
+	} else {
+		c.wbuf = b[:0]
+	}
 }
 
 func (c *Conn) write(ctx context.Context, op string, b []byte) error {
+	return c.writeBuffers(ctx, op, net.Buffers{b})
+}
+
+// writeBuffers writes bufs in order: with writev on a plain connection,
+// through the RC4 stream's bounded buffer on an encrypted one.
+func (c *Conn) writeBuffers(ctx context.Context, op string, bufs net.Buffers) error {
 	stop, start := c.deadline(ctx, c.cfg.WriteTimeout)
 	defer stop()
-	if _, err := c.w.Write(b); err != nil {
+	var err error
+	if rw, ok := c.w.(*rc4Writer); ok {
+		err = rw.writeBuffers(bufs)
+	} else {
+		_, err = bufs.WriteTo(c.w)
+	}
+	if err != nil {
 		return c.ioErr(ctx, op, err, start)
 	}
 	return nil

@@ -168,7 +168,12 @@ func (r *rc4Reader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// rc4Writer encrypts what it writes, into its own buffer.
+// rc4ChunkLen is the buffer an RC4 stream encrypts into: what it writes
+// goes out in chunks of this size, so that a large message costs no
+// buffer of its size and an idle connection keeps only this.
+const rc4ChunkLen = 16 << 10
+
+// rc4Writer encrypts what it writes, chunk by chunk, into its own buffer.
 type rc4Writer struct {
 	w   io.Writer
 	c   *rc4.Cipher
@@ -176,9 +181,46 @@ type rc4Writer struct {
 }
 
 func (w *rc4Writer) Write(p []byte) (int, error) {
-	w.buf = append(w.buf[:0], p...)
-	w.c.XORKeyStream(w.buf, w.buf)
-	return w.w.Write(w.buf)
+	if err := w.writeBuffers([][]byte{p}); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writeBuffers encrypts and writes bufs in order, filling each chunk from
+// as many of them as fit. After an error the stream is unusable (the
+// cipher has moved on), as after any failed write.
+func (w *rc4Writer) writeBuffers(bufs [][]byte) error {
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	if cap(w.buf) < min(total, rc4ChunkLen) {
+		w.buf = make([]byte, 0, min(max(total, 512), rc4ChunkLen))
+	}
+	chunk := w.buf[:0]
+	flush := func() error {
+		w.c.XORKeyStream(chunk, chunk)
+		_, err := w.w.Write(chunk)
+		chunk = chunk[:0]
+		return err
+	}
+	for _, b := range bufs {
+		for len(b) > 0 {
+			n := min(len(b), cap(chunk)-len(chunk))
+			chunk = append(chunk, b[:n]...)
+			b = b[n:]
+			if len(chunk) == cap(chunk) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if len(chunk) > 0 {
+		return flush()
+	}
+	return nil
 }
 
 // mseIOErr names the cause of a failed read or write during the encryption
