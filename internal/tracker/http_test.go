@@ -415,6 +415,14 @@ func TestSchemes(t *testing.T) {
 			t.Errorf("%s: got %v, want ErrUnsupportedScheme", u, err)
 		}
 	}
+	if err := CheckURL("wss://t/announce"); !errors.Is(err, ErrUnsupportedScheme) {
+		t.Errorf("CheckURL(wss): got %v, want ErrUnsupportedScheme", err)
+	}
+	for _, u := range []string{"udp://t:6969", "http://t/announce", "https://t:443/a?x=1"} {
+		if err := CheckURL(u); err != nil {
+			t.Errorf("CheckURL(%s): %v", u, err)
+		}
+	}
 	if _, err := c.Announce(context.Background(), "http:///announce", Request{}); err == nil || !strings.Contains(err.Error(), "no host") {
 		t.Errorf("no host: got %v", err)
 	}

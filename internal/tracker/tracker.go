@@ -223,6 +223,17 @@ func (c *Client) start(rawURL string) (*url.URL, error) {
 	if closed {
 		return nil, ErrClosed
 	}
+	return parseURL(rawURL)
+}
+
+// CheckURL says whether rawURL names a tracker this package can ask: an
+// http, https or udp URL with a host. Nothing is sent.
+func CheckURL(rawURL string) error {
+	_, err := parseURL(rawURL)
+	return err
+}
+
+func parseURL(rawURL string) (*url.URL, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("tracker url: %w", err)
