@@ -68,7 +68,8 @@
 // exchange; a datagram from another address
 // or with another transaction id is dropped. A connection id is cached per
 // tracker address for at most one minute (BEP 15) and shared by every
-// lookup of the Client; a cached id that goes unanswered is forgotten and
+// lookup of the Client, and only one lookup at a time connects to a
+// tracker while the others wait for its id; a cached id that goes unanswered is forgotten and
 // the client connects again, as a tracker that restarted drops requests
 // with an old id without a word. BEP 15 resends after 15·2^n seconds
 // (n = 0..8), which would spend a whole command deadline on one lost

@@ -124,9 +124,10 @@ type Client struct {
 	timeout     time.Duration
 	log         zerolog.Logger
 
-	mu      sync.Mutex
-	connIDs map[netip.AddrPort]connID
-	closed  bool
+	mu         sync.Mutex
+	connIDs    map[netip.AddrPort]connID
+	connecting map[netip.AddrPort]chan struct{}
+	closed     bool
 }
 
 // NewClient returns a Client for cfg.
@@ -136,6 +137,7 @@ func NewClient(cfg Config) *Client {
 		timeout:     cfg.Timeout,
 		log:         cfg.Log,
 		connIDs:     make(map[netip.AddrPort]connID),
+		connecting:  make(map[netip.AddrPort]chan struct{}),
 	}
 	if c.maxResponse <= 0 {
 		c.maxResponse = DefaultMaxResponse

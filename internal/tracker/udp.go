@@ -225,11 +225,26 @@ func isContextErr(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
-// connID returns a cached connection id for the tracker, or connects.
+// connID returns a cached connection id for the tracker, or connects. One
+// lookup connects at a time per tracker; the others wait for its id, so a
+// batch of lookups costs a tracker one connect, not one each.
 func (s *udpSession) connID(ctx context.Context) (id connID, cached bool, err error) {
-	if id, ok := s.c.cachedConnID(s.addr); ok {
-		return id, true, nil
+	for {
+		id, ok, busy := s.c.connIDOrTurn(s.addr)
+		if ok {
+			return id, true, nil
+		}
+		if busy == nil {
+			break // our turn to connect
+		}
+		select {
+		case <-busy:
+			// Connected, or failed: then the next one in takes its turn.
+		case <-ctx.Done():
+			return id, false, fmt.Errorf("connect: waiting for another lookup's connect: %w", ctx.Err())
+		}
 	}
+	defer s.c.connectDone(s.addr)
 	tx := rand.Uint32()
 	pkt := appendConnect(nil, tx)
 	start := s.sends
@@ -328,15 +343,29 @@ func refused(err error) error {
 	return err
 }
 
-func (c *Client) cachedConnID(a netip.AddrPort) (connID, bool) {
+// connIDOrTurn returns the cached id for a, or else a channel that is
+// closed when the lookup connecting to a now is done, or else (nil) makes
+// the caller the one that connects; it must then call connectDone.
+func (c *Client) connIDOrTurn(a netip.AddrPort) (connID, bool, <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	id, ok := c.connIDs[a]
-	if !ok || time.Since(id.got) >= connIDLifetime {
-		delete(c.connIDs, a)
-		return connID{}, false
+	if ok && time.Since(id.got) < connIDLifetime {
+		return id, true, nil
 	}
-	return id, true
+	delete(c.connIDs, a)
+	if busy, ok := c.connecting[a]; ok {
+		return connID{}, false, busy
+	}
+	c.connecting[a] = make(chan struct{})
+	return connID{}, false, nil
+}
+
+func (c *Client) connectDone(a netip.AddrPort) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	close(c.connecting[a])
+	delete(c.connecting, a)
 }
 
 func (c *Client) storeConnID(a netip.AddrPort, id connID) {
