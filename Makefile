@@ -46,7 +46,8 @@ test: vet
 
 interop: build
 	scripts/install-peers.sh
-	BTEXT_INTEROP=require $(GO) test -count=1 -run Interop -v ./cmd/btext
+	scripts/install-trackers.sh
+	BTEXT_INTEROP=require $(GO) test -count=1 -run Interop -v ./cmd/btext ./internal/tracker
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
