@@ -17,7 +17,8 @@ FUZZ_TARGETS := \
 	./internal/extensions:FuzzDontHave \
 	./internal/metadata:FuzzUTMessage \
 	./internal/metadata:FuzzLTMessage \
-	./internal/metainfo:FuzzParseInfo
+	./internal/metainfo:FuzzParseInfo \
+	./internal/dht:FuzzParseMessage
 
 .PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-serve clean
 
