@@ -19,7 +19,8 @@ FUZZ_TARGETS := \
 	./internal/metadata:FuzzLTMessage \
 	./internal/metainfo:FuzzParseInfo \
 	./internal/tracker:FuzzHTTPReply \
-	./internal/tracker:FuzzUDPReply
+	./internal/tracker:FuzzUDPReply \
+	./internal/dht:FuzzParseMessage
 
 .PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-serve clean
 
