@@ -18,7 +18,7 @@ func TestFetchPeerOnce(t *testing.T) {
 	addr, srv := peertest.Serve(t, metadata.ServerConfig{Client: "btext test"}, info)
 	hash := peertest.HashOf(info).String()
 	magnet := "magnet:?xt=urn:btih:" + hash + "&x.pe=" + addr
-	code, stdout, stderr, _ := runBtext(t, "fetch-metadata", magnet, addr, addr, "--json", "-o", filepath.Join(t.TempDir(), "x.torrent"))
+	code, stdout, stderr, _ := runBtext(t, "fetch-metadata", magnet, addr, addr, "--json", "-o", filepath.Join(t.TempDir(), "x.torrent"), "--encryption", "off")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -42,7 +42,7 @@ func TestFetchFailureNamesEveryPeer(t *testing.T) {
 		c.WriteExtHandshake(map[string]any{"m": map[string]any{"ut_pex": int64(1)}})
 		c.Drain()
 	})
-	code, stdout, stderr, _ := runBtext(t, "fetch-metadata", hash, "127.0.0.1:9", closer, noMeta, "--json")
+	code, stdout, stderr, _ := runBtext(t, "fetch-metadata", hash, "127.0.0.1:9", closer, noMeta, "--json", "--encryption", "off")
 	want := "btext: no peer delivered the metadata: 127.0.0.1:9 refused, " + closer + " closed, " + noMeta + " lacks ut_metadata and LT_metadata\n"
 	if code != exitProtocol || stderr != want {
 		t.Errorf("exit %d, stderr\n%q\nwant exit 4 and\n%q", code, stderr, want)
