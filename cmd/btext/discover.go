@@ -290,5 +290,5 @@ func trackerErrText(err error) string {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return "timed out"
 	}
-	return oneLine(err)
+	return strings.TrimPrefix(oneLine(err), "announce: ")
 }

@@ -11,10 +11,12 @@ import (
 	"testing"
 
 	"github.com/btext/btext/internal/bencode"
+	"github.com/btext/btext/internal/dht"
 	"github.com/btext/btext/internal/extensions"
 	"github.com/btext/btext/internal/metadata"
 	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
+	"github.com/btext/btext/internal/tracker"
 )
 
 // TestExitCode: one row per kind of error, each checked as it is and
@@ -53,6 +55,12 @@ func TestExitCode(t *testing.T) {
 		{"size", metadata.ErrSize, exitMetadata},
 		{"hash", metainfo.ErrHashMismatch, exitMetadata},
 		{"not a dictionary", metainfo.ErrInvalidMetadata, exitMetadata},
+		{"no peers found, at the deadline", fmt.Errorf("%w: dht: 3 queries, %w", errNoPeers, context.DeadlineExceeded), exitNetwork},
+		{"tracker failure reason", &tracker.FailureError{Reason: "torrent not registered"}, exitProtocol},
+		{"tracker nonsense", &tracker.ResponseError{Reason: "x"}, exitProtocol},
+		{"tracker does not know the torrent", tracker.ErrUnknownTorrent, exitProtocol},
+		{"dht error reply", &dht.Error{Code: 201, Msg: "x"}, exitProtocol},
+		{"dht nonsense", dht.ErrMalformed, exitProtocol},
 		{"other", errors.New("something"), exitOther},
 	}
 	for _, r := range rows {
