@@ -566,3 +566,21 @@ func TestParseCacheBounds(t *testing.T) {
 		t.Errorf("first nodes %v", got[:2])
 	}
 }
+
+// bittorrent-dht ignores "ro" and lists the client to others: a lookup
+// never queries itself.
+func TestGetPeersSkipsSelf(t *testing.T) {
+	fn := newFakeNet(t, 10, 13)
+	c := newTestClient(t, Config{}, fn.nodes[0])
+	self := Node{ID: c.ID(), Addr: c.LocalAddrs()[0]}
+	for _, n := range fn.nodes {
+		n.configure(func(f *fakeNode) { f.reply = func(q *message, r *message) { r.Nodes = append(r.Nodes, self) } })
+	}
+	st, err := c.GetPeers(testCtx(t), hashNear(c.ID(), 1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Queries != st.Responses || st.Timeouts != 0 {
+		t.Errorf("the client queried itself: %+v", st)
+	}
+}
