@@ -133,7 +133,7 @@ func (w *logWriter) Write(p []byte) (int, error) {
 
 func interopClient(t *testing.T, cfg Config, boot ...string) *Client {
 	t.Helper()
-	cfg.Bootstrap = boot
+	cfg.Bootstrap = append([]string{}, boot...) // never nil: no real router in a test
 	if cfg.Listen4 == "" {
 		cfg.Listen4 = "127.0.0.1:0"
 	}

@@ -584,3 +584,24 @@ func TestGetPeersSkipsSelf(t *testing.T) {
 		t.Errorf("the client queried itself: %+v", st)
 	}
 }
+
+// Names are resolved once per client, every address of each; entries that
+// are not host:port are skipped. Only "localhost" is resolved here, from
+// /etc/hosts.
+func TestBootstrapResolve(t *testing.T) {
+	c, err := New(Config{Bootstrap: []string{"localhost:6881", "127.0.0.5:7", "no-port", "[::1]:8"}, Listen4: "127.0.0.1:0", Listen6: Off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	seeds := c.seeds(testCtx(t))
+	for _, want := range []string{"127.0.0.1:6881", "127.0.0.5:7", "[::1]:8"} {
+		if !slices.Contains(seeds, netip.MustParseAddrPort(want)) {
+			t.Errorf("seeds %v lack %s", seeds, want)
+		}
+	}
+	c.cfg.Bootstrap = nil // a second resolution would find nothing
+	if again := c.seeds(testCtx(t)); !slices.Equal(again, seeds) {
+		t.Errorf("second call %v, want the cached %v", again, seeds)
+	}
+}
