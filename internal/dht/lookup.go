@@ -15,6 +15,8 @@ import (
 
 // LookupStats tells what one lookup did.
 type LookupStats struct {
+	// Timeouts counts queries that were not answered in time, those still
+	// waiting, past slowAfter, when the lookup ended included.
 	Queries, Responses, Timeouts, Errors, Peers, Nodes int
 	Elapsed                                            time.Duration
 	// Converged is true when the K closest nodes that answered were all
@@ -90,6 +92,7 @@ type cand struct {
 	hop   int
 	state candState
 	slow  bool // in flight past slowAfter: no longer counted against alpha
+	sent  time.Time
 }
 
 type result struct {
@@ -114,6 +117,7 @@ type lookup struct {
 	peers  map[netip.AddrPort]struct{}
 
 	active, inflight int
+	maxRTT           time.Duration
 	stats            LookupStats
 	results          chan result
 }
@@ -155,6 +159,11 @@ func (c *Client) GetPeers(ctx context.Context, ih metainfo.Hash, found func(neti
 		return l.stats, ErrNoNodes
 	}
 	err := l.run(ctx)
+	for _, c := range l.cands {
+		if c.state == inflight && c.slow {
+			l.stats.Timeouts++ // abandoned when the lookup ended
+		}
+	}
 	l.stats.Elapsed = time.Since(l.start)
 	l.stats.Nodes = len(l.byAddr)
 	if err == nil && l.stats.Responses == 0 {
@@ -197,7 +206,10 @@ func (l *lookup) step(ctx context.Context, wg *sync.WaitGroup) bool {
 	maxInflight := 3 * max(limit, l.cfg.Alpha)
 	rank, converged := 0, true
 	for _, c := range l.cands {
-		if c.state == failed {
+		// A slow query neither holds a rank among the k closest nor
+		// keeps the lookup from ending: silent nodes cost slowAfter, not
+		// the whole timeout. Its reply still counts if it comes in time.
+		if c.state == failed || (c.state == inflight && c.slow) {
 			continue
 		}
 		if rank == l.cfg.K {
@@ -240,12 +252,21 @@ func (l *lookup) seedInFlight() bool {
 	return false
 }
 
+// slowAfter is how long a query may take before the lookup stops waiting
+// for it: three times the slowest reply seen so far, between 150 ms and a
+// third of the timeout (at most 500 ms), so that on loopback, where
+// replies take a millisecond, silent nodes cost little.
 func (l *lookup) slowAfter() time.Duration {
-	return min(l.cfg.QueryTimeout/3, 500*time.Millisecond)
+	hi := min(l.cfg.QueryTimeout/3, 500*time.Millisecond)
+	if l.maxRTT == 0 {
+		return hi
+	}
+	return max(min(3*l.maxRTT, hi), min(150*time.Millisecond, hi))
 }
 
 func (l *lookup) send(ctx context.Context, wg *sync.WaitGroup, c *cand) {
 	c.state = inflight
+	c.sent = time.Now()
 	l.active++
 	l.inflight++
 	l.stats.Queries++
@@ -254,8 +275,9 @@ func (l *lookup) send(ctx context.Context, wg *sync.WaitGroup, c *cand) {
 	if len(l.want) > 0 {
 		args["want"] = l.want
 	}
+	slowAfter := l.slowAfter()
 	wg.Go(func() {
-		slow := time.AfterFunc(l.slowAfter(), func() {
+		slow := time.AfterFunc(slowAfter, func() {
 			select {
 			case l.results <- result{c: c, slow: true}:
 			case <-ctx.Done():
@@ -309,6 +331,7 @@ func (l *lookup) handle(r result) {
 	}
 	m := r.m
 	c.state = answered
+	l.maxRTT = max(l.maxRTT, time.Since(c.sent))
 	if !c.known || c.node.ID != m.ID {
 		// The id a node claims for itself wins over what others said.
 		c.node.ID, c.known, c.dist = m.ID, true, m.ID.xor(l.target)
@@ -345,6 +368,10 @@ func (l *lookup) handle(r result) {
 func (l *lookup) add(n Node, known bool, hop int) {
 	n.Addr = netip.AddrPortFrom(n.Addr.Addr().Unmap(), n.Addr.Port())
 	if !usable(n.Addr) || l.byAddr[n.Addr] != nil {
+		return
+	}
+	if known && n.ID == l.c.id {
+		// Ourselves: bittorrent-dht ignores "ro" and lists us to others.
 		return
 	}
 	if (n.Addr.Addr().Is4() && l.c.conn4 == nil) || (!n.Addr.Addr().Is4() && l.c.conn6 == nil) {

@@ -566,3 +566,42 @@ func TestParseCacheBounds(t *testing.T) {
 		t.Errorf("first nodes %v", got[:2])
 	}
 }
+
+// bittorrent-dht ignores "ro" and lists the client to others: a lookup
+// never queries itself.
+func TestGetPeersSkipsSelf(t *testing.T) {
+	fn := newFakeNet(t, 10, 13)
+	c := newTestClient(t, Config{}, fn.nodes[0])
+	self := Node{ID: c.ID(), Addr: c.LocalAddrs()[0]}
+	for _, n := range fn.nodes {
+		n.configure(func(f *fakeNode) { f.reply = func(q *message, r *message) { r.Nodes = append(r.Nodes, self) } })
+	}
+	st, err := c.GetPeers(testCtx(t), hashNear(c.ID(), 1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Queries != st.Responses || st.Timeouts != 0 {
+		t.Errorf("the client queried itself: %+v", st)
+	}
+}
+
+// Names are resolved once per client, every address of each; entries that
+// are not host:port are skipped. Only "localhost" is resolved here, from
+// /etc/hosts.
+func TestBootstrapResolve(t *testing.T) {
+	c, err := New(Config{Bootstrap: []string{"localhost:6881", "127.0.0.5:7", "no-port", "[::1]:8"}, Listen4: "127.0.0.1:0", Listen6: Off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	seeds := c.seeds(testCtx(t))
+	for _, want := range []string{"127.0.0.1:6881", "127.0.0.5:7", "[::1]:8"} {
+		if !slices.Contains(seeds, netip.MustParseAddrPort(want)) {
+			t.Errorf("seeds %v lack %s", seeds, want)
+		}
+	}
+	c.cfg.Bootstrap = nil // a second resolution would find nothing
+	if again := c.seeds(testCtx(t)); !slices.Equal(again, seeds) {
+		t.Errorf("second call %v, want the cached %v", again, seeds)
+	}
+}
