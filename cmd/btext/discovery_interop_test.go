@@ -114,3 +114,75 @@ func announceOf(t *testing.T, path string) string {
 	s, _ := d["announce"].(string)
 	return s
 }
+
+// TestInteropDHT: a loopback DHT of libtorrent nodes, one seeding and
+// announcing; from one bootstrap node btext finds the seeder (dht
+// get-peers, peers --handshake), fetches the metadata through the DHT
+// alone, pings a node, and finds the hash in a node's BEP 51 sample.
+func TestInteropDHT(t *testing.T) {
+	interop.Require(t)
+	net := interop.StartDHT(t, "dht-net.py")
+	boot := net.Nodes[0]
+	magnet := "magnet:?xt=urn:btih:" + net.InfoHash
+
+	rep, file := fetchMagnet(t, magnet, "--dht-bootstrap", boot)
+	d := rep.Discovery
+	if d == nil || d.DHT == nil || d.DHT.Peers < 1 || len(d.Trackers) != 0 {
+		t.Fatalf("discovery %+v", d)
+	}
+	if !slices.ContainsFunc(rep.Peers, func(p peerReport) bool { return p.Addr == net.Seeder && p.Source == "dht" && p.Outcome == "delivered" }) {
+		t.Errorf("the seeder %s did not deliver through the DHT: %+v", net.Seeder, rep.Peers)
+	}
+	if nodes := nodesOf(t, file); len(nodes) == 0 {
+		t.Errorf("the .torrent names no DHT node")
+	}
+	t.Logf("dht: %d queries, %d answers; first peer after %.1f ms, metadata after %.1f ms",
+		d.DHT.Queries, d.DHT.Responses, val(d.FirstPeerMS), val(d.MetadataMS))
+
+	code, stdout, stderr, _ := runBtext(t, "peers", net.InfoHash, "--dht-bootstrap", boot, "--handshake", "--json", "--timeout", "30s")
+	if code != 0 || !strings.Contains(stdout, `"addr":"`+net.Seeder+`","source":"dht","handshake":{"client":"libtorrent 2.0.8.0"`) {
+		t.Errorf("peers --handshake: exit %d %s\n%s", code, stderr, stdout)
+	}
+
+	code, stdout, stderr, _ = runBtext(t, "dht", "get-peers", net.InfoHash, "--dht-bootstrap", boot, "-v", "--timeout", "30s")
+	if code != 0 || !strings.Contains(stdout, net.Seeder+"  dht") || !strings.Contains(stderr, "reply") {
+		t.Errorf("dht get-peers -v: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+
+	code, stdout, stderr, _ = runBtext(t, "dht", "ping", boot, "--json")
+	if code != 0 || !strings.Contains(stdout, `"id":"`) {
+		t.Errorf("dht ping: exit %d %s %s", code, stdout, stderr)
+	}
+
+	found := false
+	for _, n := range net.Nodes {
+		code, stdout, stderr, _ = runBtext(t, "dht", "sample", n, "--json", "--timeout", "10s")
+		if code != 0 {
+			t.Errorf("dht sample %s: exit %d %s", n, code, stderr)
+			continue
+		}
+		if strings.Contains(stdout, net.InfoHash) {
+			found = true
+			t.Logf("dht sample %s: %s", n, strings.TrimSpace(stdout))
+			break
+		}
+	}
+	if !found {
+		t.Errorf("no node's sample_infohashes lists %s", net.InfoHash)
+	}
+}
+
+// nodesOf is a .torrent's BEP 5 "nodes" list.
+func nodesOf(t *testing.T, path string) []any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := bencode.DecodeDict(b, bencode.Limits{MaxDepth: 64, MaxValues: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _ := d["nodes"].([]any)
+	return nodes
+}

@@ -1,135 +1,18 @@
 package dht
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/btext/btext/internal/interop"
 	"github.com/btext/btext/internal/metainfo"
 )
-
-// interop gates the tests against real DHT nodes, as in cmd/btext.
-func interop(t *testing.T) {
-	t.Helper()
-	switch os.Getenv("BTEXT_INTEROP") {
-	case "require", "1":
-	default:
-		t.Skip("interop tests need real DHT nodes: BTEXT_INTEROP=require (scripts/install-dht.sh installs them)")
-	}
-}
-
-// realNet is what scripts/dht-net.py and scripts/dht-js.mjs print when
-// their nodes are ready.
-type realNet struct {
-	Nodes    []string `json:"nodes"`
-	Nodes6   []string `json:"nodes6"`
-	Silenced []string `json:"silenced"`
-	InfoHash string   `json:"info_hash"`
-	Seeder   string   `json:"seeder"` // dht-net.py: the seeder's BT address
-	Peer     string   `json:"peer"`   // dht-js.mjs: the announced peer
-	ReadyMS  int      `json:"ready_ms"`
-}
-
-func (n *realNet) hash(t *testing.T) metainfo.Hash {
-	b, err := hex.DecodeString(n.InfoHash)
-	if err != nil || len(b) != 20 {
-		t.Fatalf("info hash %q", n.InfoHash)
-	}
-	return metainfo.Hash(b)
-}
-
-// startReal runs a network script, waits for its ready line (the script
-// itself waits for a real get_peers to see the announce) and stops it at
-// cleanup by closing its stdin.
-func startReal(t testing.TB, name string, args ...string) *realNet {
-	t.Helper()
-	root, _ := filepath.Abs(filepath.Join("..", ".."))
-	if out, err := exec.Command(filepath.Join(root, "scripts", "install-dht.sh")).CombinedOutput(); err != nil {
-		t.Fatalf("scripts/install-dht.sh: %v: %s", err, out)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	var cmd *exec.Cmd
-	switch filepath.Ext(name) {
-	case ".py":
-		cmd = exec.CommandContext(ctx, "/usr/bin/python3", append([]string{filepath.Join(root, "scripts", name)}, args...)...)
-	default:
-		cmd = exec.CommandContext(ctx, "node", append([]string{filepath.Join(root, "scripts", name)}, args...)...)
-	}
-	cmd.Stderr = &logWriter{t: t, prefix: name}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cancel() // kills it
-			<-done
-		}
-		cancel()
-	})
-	line := make(chan []byte, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(nil, 1<<20)
-		if sc.Scan() {
-			line <- slices.Clone(sc.Bytes())
-		}
-		close(line)
-		io.Copy(io.Discard, stdout)
-	}()
-	var b []byte
-	select {
-	case b = <-line:
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("%s: not ready in 2 minutes", name)
-	}
-	if b == nil {
-		t.Fatalf("%s exited before it was ready", name)
-	}
-	var n realNet
-	if err := json.Unmarshal(b, &n); err != nil {
-		t.Fatalf("%s: ready line %q: %v", name, b, err)
-	}
-	t.Logf("%s ready: %d nodes (%d silenced), hash %s, in %d ms", name, len(n.Nodes), len(n.Silenced), n.InfoHash, n.ReadyMS)
-	return &n
-}
-
-type logWriter struct {
-	t      testing.TB
-	prefix string
-	mu     sync.Mutex
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.t.Logf("%s: %s", w.prefix, p)
-	return len(p), nil
-}
 
 func interopClient(t *testing.T, cfg Config, boot ...string) *Client {
 	t.Helper()
@@ -177,10 +60,10 @@ func lookupFinds(t *testing.T, c *Client, ih metainfo.Hash, want string) LookupS
 }
 
 func TestInteropLibtorrentGetPeers(t *testing.T) {
-	interop(t)
-	n := startReal(t, "dht-net.py", "--nodes", "8")
+	interop.Require(t)
+	n := interop.StartDHT(t, "dht-net.py", "--nodes", "8")
 	c := interopClient(t, Config{}, n.Nodes[0])
-	lookupFinds(t, c, n.hash(t), n.Seeder)
+	lookupFinds(t, c, n.Hash(t), n.Seeder)
 	if len(c.GoodNodes()) < 4 {
 		t.Errorf("only %d libtorrent nodes answered", len(c.GoodNodes()))
 	}
@@ -189,10 +72,10 @@ func TestInteropLibtorrentGetPeers(t *testing.T) {
 // The benchmark's network: 40 nodes, 15 gone silent after their tables
 // formed.
 func TestInteropLibtorrentSilenced(t *testing.T) {
-	interop(t)
-	n := startReal(t, "dht-net.py", "--nodes", "40", "--silence", "15")
+	interop.Require(t)
+	n := interop.StartDHT(t, "dht-net.py", "--nodes", "40", "--silence", "15")
 	c := interopClient(t, Config{}, n.Nodes[0])
-	st := lookupFinds(t, c, n.hash(t), n.Seeder)
+	st := lookupFinds(t, c, n.Hash(t), n.Seeder)
 	if st.Timeouts == 0 {
 		t.Logf("no silenced node was queried (%v)", n.Silenced)
 	}
@@ -205,13 +88,13 @@ func TestInteropLibtorrentSilenced(t *testing.T) {
 }
 
 func TestInteropLibtorrentIPv6(t *testing.T) {
-	interop(t)
-	n := startReal(t, "dht-net.py", "--nodes", "6", "--v6")
+	interop.Require(t)
+	n := interop.StartDHT(t, "dht-net.py", "--nodes", "6", "--v6")
 	c := interopClient(t, Config{Listen6: "[::1]:0", Listen4: Off}, n.Nodes6[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var peers []netip.AddrPort
-	st, err := c.GetPeers(ctx, n.hash(t), func(p netip.AddrPort) { peers = append(peers, p) })
+	st, err := c.GetPeers(ctx, n.Hash(t), func(p netip.AddrPort) { peers = append(peers, p) })
 	if err != nil {
 		t.Fatalf("get_peers over IPv6: %v (%+v)", err, st)
 	}
@@ -228,12 +111,12 @@ func TestInteropLibtorrentIPv6(t *testing.T) {
 }
 
 func TestInteropLibtorrentPingAndSample(t *testing.T) {
-	interop(t)
-	n := startReal(t, "dht-net.py", "--nodes", "8")
+	interop.Require(t)
+	n := interop.StartDHT(t, "dht-net.py", "--nodes", "8")
 	c := interopClient(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ih := n.hash(t)
+	ih := n.Hash(t)
 	ids := map[NodeID]bool{}
 	var listed []string
 	for _, s := range n.Nodes {
@@ -267,10 +150,10 @@ func TestInteropLibtorrentPingAndSample(t *testing.T) {
 }
 
 func TestInteropBittorrentDHT(t *testing.T) {
-	interop(t)
-	n := startReal(t, "dht-js.mjs", "--nodes", "5")
+	interop.Require(t)
+	n := interop.StartDHT(t, "dht-js.mjs", "--nodes", "5")
 	c := interopClient(t, Config{}, n.Nodes[0])
-	lookupFinds(t, c, n.hash(t), n.Peer)
+	lookupFinds(t, c, n.Hash(t), n.Peer)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := c.Ping(ctx, netip.MustParseAddrPort(n.Nodes[1])); err != nil {
@@ -281,8 +164,8 @@ func TestInteropBittorrentDHT(t *testing.T) {
 // A hash nobody announced: bittorrent-dht nodes answer with nodes only,
 // and the lookup must reach every node of the network through them.
 func TestInteropBittorrentDHTNodes(t *testing.T) {
-	interop(t)
-	n := startReal(t, "dht-js.mjs", "--nodes", "6")
+	interop.Require(t)
+	n := interop.StartDHT(t, "dht-js.mjs", "--nodes", "6")
 	c := interopClient(t, Config{}, n.Nodes[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -305,7 +188,7 @@ func BenchmarkInteropSilenced(b *testing.B) {
 	if os.Getenv("BTEXT_INTEROP") != "require" && os.Getenv("BTEXT_INTEROP") != "1" {
 		b.Skip("needs BTEXT_INTEROP=require")
 	}
-	n := startReal(b, "dht-net.py", "--nodes", "40", "--silence", "15")
+	n := interop.StartDHT(b, "dht-net.py", "--nodes", "40", "--silence", "15")
 	ih, _ := hex.DecodeString(n.InfoHash)
 	for _, alpha := range []int{3, 4, 5, 8} {
 		b.Run(fmt.Sprintf("alpha=%d", alpha), func(b *testing.B) {
