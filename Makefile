@@ -48,7 +48,8 @@ test: vet
 interop: build
 	scripts/install-peers.sh
 	scripts/install-trackers.sh
-	BTEXT_INTEROP=require $(GO) test -count=1 -run Interop -v ./cmd/btext ./internal/tracker
+	scripts/install-dht.sh
+	BTEXT_INTEROP=require $(GO) test -count=1 -run Interop -v ./cmd/btext ./internal/tracker ./internal/dht
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
