@@ -181,6 +181,14 @@ func (l *loop) run() Plan {
 				l.running--
 			}
 		case <-l.ctx.Done():
+		}
+		if l.ctx.Err() != nil {
+			// Out of time: what the workers report now is the deadline's
+			// doing, no reason to dial anyone else.
+			if g, ok := ev.(Gone); ok {
+				l.sched.Stop()
+				l.sched.Step(time.Now(), g)
+			}
 			return Plan{}
 		}
 		plan := l.sched.Step(time.Now(), ev)
