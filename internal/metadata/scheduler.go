@@ -480,7 +480,7 @@ func (s *Scheduler) useSize(size int) {
 }
 
 func (s *Scheduler) progress() {
-	s.plan.Progress, s.plan.Have, s.plan.Total = true, s.asm.Pieces()-len(s.asm.Missing()), s.asm.Pieces()
+	s.plan.Progress, s.plan.Have, s.plan.Total = true, s.asm.Pieces()-s.asm.Left(), s.asm.Pieces()
 }
 
 // eligible: p may fetch for the current size.
@@ -1196,6 +1196,24 @@ func orNone(names []string) string {
 	return strings.Join(names, ", ")
 }
 
-// Stop ends the fetch without a result (the fetch's context ended): later
+// Stop ends the fetch without a result at now (the fetch's context
+// ended): a peer with requests out is recorded as timed out, and later
 // steps only record why peers left.
-func (s *Scheduler) Stop() { s.done = true }
+func (s *Scheduler) Stop(now time.Time) {
+	if s.done {
+		return
+	}
+	s.done = true
+	for _, p := range s.peers {
+		if p.phase != open || p.err != nil || len(p.inflight) == 0 {
+			continue
+		}
+		oldest := now
+		for _, r := range p.inflight {
+			if r.sent.Before(oldest) {
+				oldest = r.sent
+			}
+		}
+		p.err = fmt.Errorf("no answer to %s requests: %w", p.ext, &peer.TimeoutError{Op: "wait for metadata", After: now.Sub(oldest)})
+	}
+}
