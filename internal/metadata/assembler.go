@@ -43,6 +43,9 @@ func (a *Assembler) Pieces() int { return len(a.have) }
 // Have reports whether piece i is in.
 func (a *Assembler) Have(i int) bool { return i >= 0 && i < len(a.have) && a.have[i] }
 
+// Left is the number of pieces not yet in.
+func (a *Assembler) Left() int { return a.left }
+
 // Done reports whether every piece is in.
 func (a *Assembler) Done() bool { return a.left == 0 }
 

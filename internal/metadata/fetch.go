@@ -167,6 +167,7 @@ type loop struct {
 // run steps the scheduler until its plan says done or the context ends.
 func (l *loop) run() Plan {
 	peers := l.cfg.Peers
+	deadline, hasDeadline := l.ctx.Deadline()
 	for {
 		var ev Event
 		select {
@@ -181,9 +182,19 @@ func (l *loop) run() Plan {
 				l.running--
 			}
 		case <-l.ctx.Done():
+		}
+		now := time.Now()
+		if l.ctx.Err() != nil || hasDeadline && !now.Before(deadline) {
+			// Out of time: what the workers report now is the deadline's
+			// doing (a socket's deadline may fire before the context's),
+			// no reason to dial anyone else.
+			if g, ok := ev.(Gone); ok {
+				l.sched.Stop(now)
+				l.sched.Step(now, g)
+			}
 			return Plan{}
 		}
-		plan := l.sched.Step(time.Now(), ev)
+		plan := l.sched.Step(now, ev)
 		l.apply(plan)
 		if plan.Done {
 			return plan
@@ -195,7 +206,7 @@ func (l *loop) run() Plan {
 // their last errors to the scheduler for the report; after a success, a
 // worker stopped by the cancel has no error.
 func (l *loop) drain(success bool) {
-	l.sched.Stop()
+	l.sched.Stop(time.Now())
 	for l.running > 0 {
 		ev := <-l.events
 		if g, ok := ev.(Gone); ok {

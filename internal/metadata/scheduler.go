@@ -480,7 +480,7 @@ func (s *Scheduler) useSize(size int) {
 }
 
 func (s *Scheduler) progress() {
-	s.plan.Progress, s.plan.Have, s.plan.Total = true, s.asm.Pieces()-len(s.asm.Missing()), s.asm.Pieces()
+	s.plan.Progress, s.plan.Have, s.plan.Total = true, s.asm.Pieces()-s.asm.Left(), s.asm.Pieces()
 }
 
 // eligible: p may fetch for the current size.
@@ -497,11 +497,21 @@ func (s *Scheduler) mayAsk(p *speer, i int) bool {
 // asking for; then one that p let time out (a peer that queues answers it
 // late, so asking it again only lengthens the queue; a peer that dropped
 // the request needs it asked again); then one another peer is slow with
-// (endgame), at most twice at once.
+// (endgame), at most twice at once; last, if p has nothing out at all,
+// the piece the fewest peers have out, so that no peer idles while slow
+// ones sit on the last pieces.
 func (s *Scheduler) next(p *speer) int {
 	if !s.eligible(p) {
 		return -1
 	}
+	if i := s.pick(p); i >= 0 {
+		s.inflight[i]++
+		return i
+	}
+	return -1
+}
+
+func (s *Scheduler) pick(p *speer) int {
 	for round := range 3 {
 		for i := range s.inflight {
 			if s.asm.Have(i) || !s.mayAsk(p, i) {
@@ -512,12 +522,23 @@ func (s *Scheduler) next(p *speer) int {
 			}
 			free, late := s.inflight[i] == 0, p.late[i]
 			if round == 0 && free && !late || round == 1 && free && late || round == 2 && s.inflight[i] == 1 && !late {
-				s.inflight[i]++
 				return i
 			}
 		}
 	}
-	return -1
+	if len(p.inflight) > 0 {
+		return -1
+	}
+	best := -1
+	for i := range s.inflight {
+		if _, out := p.inflight[i]; out || s.asm.Have(i) || !s.mayAsk(p, i) || p.late[i] {
+			continue
+		}
+		if best < 0 || s.inflight[i] < s.inflight[best] {
+			best = i
+		}
+	}
+	return best
 }
 
 // fill queues requests for p until its window is full or nothing is left
@@ -1132,8 +1153,11 @@ func (s *Scheduler) Failure() error {
 	slices.SortStableFunc(ranked, func(a, b *speer) int { return rank(b) - rank(a) })
 	best := ranked[0]
 	err := best.err
-	if err == nil && best.paused != "" {
+	switch {
+	case best.paused != "" && err == nil:
 		err = fmt.Errorf("peer disabled %s: %w", best.paused, extensions.ErrNotSupported)
+	case best.paused != "":
+		err = fmt.Errorf("peer disabled %s, then: %w", best.paused, err)
 	}
 	switch {
 	case err == nil:
@@ -1172,6 +1196,24 @@ func orNone(names []string) string {
 	return strings.Join(names, ", ")
 }
 
-// Stop ends the fetch without a result (the fetch's context ended): later
+// Stop ends the fetch without a result at now (the fetch's context
+// ended): a peer with requests out is recorded as timed out, and later
 // steps only record why peers left.
-func (s *Scheduler) Stop() { s.done = true }
+func (s *Scheduler) Stop(now time.Time) {
+	if s.done {
+		return
+	}
+	s.done = true
+	for _, p := range s.peers {
+		if p.phase != open || p.err != nil || len(p.inflight) == 0 {
+			continue
+		}
+		oldest := now
+		for _, r := range p.inflight {
+			if r.sent.Before(oldest) {
+				oldest = r.sent
+			}
+		}
+		p.err = fmt.Errorf("no answer to %s requests: %w", p.ext, &peer.TimeoutError{Op: "wait for metadata", After: now.Sub(oldest)})
+	}
+}

@@ -121,6 +121,15 @@ func (w *worker) step(ctx context.Context, o workerOrder) (workerOrder, error) {
 		return o, err
 	}
 	w.report(ev)
+	if w.sess.Conn.MessageBuffered() {
+		// More has arrived: report it first, so that the order that
+		// comes carries the requests for all of it, in one write.
+		select {
+		case o = <-w.wake:
+		default:
+		}
+		return o, nil
+	}
 	return w.await(ctx)
 }
 
