@@ -82,7 +82,7 @@ func (o *handshakeOptions) watchArgs(args []string) []string {
 func newHandshakeCmd(a *app) *cobra.Command {
 	var o handshakeOptions
 	cmd := &cobra.Command{
-		Use:   "handshake <peer>",
+		Use:   "handshake PEER",
 		Short: "Handshake with a peer and show everything it says",
 		Long: `Dial a peer (host:port, [ipv6]:port or name:port), send the BitTorrent
 handshake with the extension protocol bit (reserved[5] |= 0x10), read the
@@ -109,7 +109,7 @@ one object per message ({"t": seconds since the handshake, "type": ...,
 The watch does not count against --timeout.`,
 		Example: `  btext handshake 127.0.0.1:6881 --info-hash 0c1cff1615a3bab426a5e1665f5f44f6a344e67f
   btext handshake '[::1]:6881' --info-hash 'magnet:?xt=urn:btih:0c1cff1615a3bab426a5e1665f5f44f6a344e67f' --json
-  btext handshake 127.0.0.1:6881 --info-hash 0c1cff1615a3bab426a5e1665f5f44f6a344e67f --watch 45s`,
+  btext handshake 127.0.0.1:6881 --info-hash 0c1cff1615a3bab426a5e1665f5f44f6a344e67f --watch 5s`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			return exactArgs(1)(cmd, o.watchArgs(args))
 		},

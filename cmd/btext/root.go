@@ -94,7 +94,7 @@ Results go to stdout (--json for scripts), logs to stderr.
 	completeValues(root, "log-format", "console", "json")
 	completeValues(root, "encryption", "off", "prefer", "require")
 
-	root.AddCommand(newHandshakeCmd(a), newFetchMetadataCmd(a), newDontHaveCmd(a), newServeCmd(a))
+	root.AddCommand(newHandshakeCmd(a), newFetchMetadataCmd(a), newDontHaveCmd(a), newServeCmd(a), newGenManCmd())
 	root.SetHelpCommand(newHelpCmd())
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
