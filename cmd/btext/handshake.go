@@ -20,6 +20,7 @@ import (
 )
 
 type handshakeOptions struct {
+	peer     string
 	infoHash string
 	json     bool
 	watch    watchFlag
@@ -66,15 +67,19 @@ func (w *watchFlag) Type() string { return "duration" }
 // watchArgs takes the duration of "--watch 45s" back from the arguments:
 // a flag that may stand alone (--watch: until Ctrl-C) only takes a value
 // written --watch=45s, and leaves "45s" as an argument.
+// It records the one argument left as the peer.
 func (o *handshakeOptions) watchArgs(args []string) []string {
-	if o.watch.d != forever || len(args) < 2 {
-		return args
-	}
-	for i, s := range args {
-		if d, err := time.ParseDuration(s); err == nil && d > 0 {
-			o.watch.d = d
-			return slices.Delete(slices.Clone(args), i, i+1)
+	if o.watch.d == forever && len(args) == 2 {
+		for i, s := range args {
+			if d, err := time.ParseDuration(s); err == nil && d > 0 {
+				o.watch.d = d
+				args = slices.Delete(slices.Clone(args), i, i+1)
+				break
+			}
 		}
+	}
+	if len(args) == 1 {
+		o.peer = args[0]
 	}
 	return args
 }
@@ -113,8 +118,8 @@ The watch does not count against --timeout.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			return exactArgs(1)(cmd, o.watchArgs(args))
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runHandshake(cmd.Context(), o.watchArgs(args)[0], o)
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runHandshake(cmd.Context(), o.peer, o)
 		},
 	}
 	cmd.Flags().StringVar(&o.infoHash, "info-hash", "", "info hash (40 hex, 32 base32, 64 hex v2) or magnet URI of a torrent the peer has")
