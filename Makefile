@@ -22,7 +22,10 @@ FUZZ_TARGETS := \
 	./internal/tracker:FuzzUDPReply \
 	./internal/dht:FuzzParseMessage
 
-.PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-serve clean
+PREFIX    ?= /usr/local
+MANDIR    ?= $(PREFIX)/share/man
+
+.PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-serve clean man install
 
 all: build
 
@@ -43,7 +46,7 @@ test: vet
 	@scripts/interop-env.sh "$(BTEXT_INTEROP)" > .interop-env
 	@. ./.interop-env; rm -f .interop-env; \
 	  echo "go test -race ./... (BTEXT_INTEROP=$$BTEXT_INTEROP)"; \
-	  BTEXT_INTEROP=$$BTEXT_INTEROP $(GO) test -race -count=1 ./...
+	  BTEXT_INTEROP=$$BTEXT_INTEROP $(GO) run ./scripts/testprogress -race -count=1 ./...
 
 interop: build
 	scripts/install-peers.sh
@@ -67,5 +70,14 @@ bench:
 bench-serve:
 	scripts/bench-serve.sh
 
+# man/man1/btext.1, btext-fetch-metadata.1, ...: from the command tree.
+man: build
+	$(BIN) gen-man man/man1
+
+install: build man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/btext
+	install -m 0644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+
 clean:
-	rm -rf bin
+	rm -rf bin man

@@ -33,7 +33,7 @@ type dontHaveOptions struct {
 func newDontHaveCmd(a *app) *cobra.Command {
 	var o dontHaveOptions
 	cmd := &cobra.Command{
-		Use:   "dont-have <infohash|magnet> <peer> <piece>...",
+		Use:   "dont-have INFOHASH|MAGNET PEER PIECE...",
 		Short: "Tell a peer that pieces are gone, with libtorrent's lt_donthave (BEP 54)",
 		Long: `Handshake with a peer and send lt_donthave (BEP 54) for each piece: "I no
 longer have this piece". The peer must advertise lt_donthave (else exit 4);

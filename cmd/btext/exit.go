@@ -30,10 +30,12 @@ const (
 )
 
 const exitCodesHelp = `Exit codes:
-  0    success
-  1    other error
-  2    usage: bad arguments, flags, peer address, info hash or input file
-  3    network: cannot connect, connection closed or reset, timeout; no peer found
+  0    success (also a --watch ended by Ctrl-C, serve stopped by a signal)
+  1    other error, local I/O included (missing directory, disk full, stdout)
+  2    usage: unknown command, bad arguments or flag values, peer address,
+       info hash or input file, an existing output without --force
+  3    network: cannot connect or resolve, connection closed or reset,
+       a network wait timed out; no peer found
   4    protocol: a peer, tracker or DHT node broke the protocol or refused
        (a tracker's failure reason), or a peer lacks a needed extension
   5    metadata rejected by the peer, or failed verification

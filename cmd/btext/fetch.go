@@ -39,7 +39,7 @@ type fetchOptions struct {
 func newFetchMetadataCmd(a *app) *cobra.Command {
 	var o fetchOptions
 	cmd := &cobra.Command{
-		Use:   "fetch-metadata <infohash|magnet> [peer...]",
+		Use:   "fetch-metadata INFOHASH|MAGNET [PEER...]",
 		Short: "Fetch a torrent's info dictionary from peers and write a verified .torrent",
 		Long: `Fetch the info dictionary of a torrent from one or more peers, over
 ut_metadata (BEP 9) when a peer offers it, else libtorrent's LT_metadata,
@@ -63,8 +63,8 @@ announce-list from the magnet's tr. The default name is the torrent's name
 (from dn, else from the info dictionary) or the info hash, plus .torrent
 (.info with --raw).`,
 		Example: `  btext fetch-metadata 0c1cff1615a3bab426a5e1665f5f44f6a344e67f 127.0.0.1:6881
-  btext fetch-metadata 'magnet:?xt=urn:btih:0c1cff1615a3bab426a5e1665f5f44f6a344e67f&x.pe=127.0.0.1:6881' -o demo.torrent
-  btext fetch-metadata HASH 127.0.0.1:6881 '[::1]:51413' --json -o -`,
+  btext fetch-metadata 'magnet:?xt=urn:btih:0c1cff1615a3bab426a5e1665f5f44f6a344e67f&x.pe=127.0.0.1:6881' -o from-magnet.torrent --json
+  btext fetch-metadata 0c1cff1615a3bab426a5e1665f5f44f6a344e67f 127.0.0.1:6881 '[::1]:51413' --raw -o - | sha1sum`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runFetch(cmd.Context(), args[0], args[1:], o)
@@ -89,6 +89,9 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 	target, err := metainfo.ParseTarget(what)
 	if err != nil {
 		return &usageError{err}
+	}
+	if o.json {
+		a.result = newFetchReport(target, nil, "", nil, nil) // as far as it gets
 	}
 	argPeers, err := uniquePeers(peers)
 	if err != nil {

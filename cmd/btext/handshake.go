@@ -20,6 +20,7 @@ import (
 )
 
 type handshakeOptions struct {
+	peer     string
 	infoHash string
 	json     bool
 	watch    watchFlag
@@ -66,15 +67,19 @@ func (w *watchFlag) Type() string { return "duration" }
 // watchArgs takes the duration of "--watch 45s" back from the arguments:
 // a flag that may stand alone (--watch: until Ctrl-C) only takes a value
 // written --watch=45s, and leaves "45s" as an argument.
+// It records the one argument left as the peer.
 func (o *handshakeOptions) watchArgs(args []string) []string {
-	if o.watch.d != forever || len(args) < 2 {
-		return args
-	}
-	for i, s := range args {
-		if d, err := time.ParseDuration(s); err == nil && d > 0 {
-			o.watch.d = d
-			return slices.Delete(slices.Clone(args), i, i+1)
+	if o.watch.d == forever && len(args) == 2 {
+		for i, s := range args {
+			if d, err := time.ParseDuration(s); err == nil && d > 0 {
+				o.watch.d = d
+				args = slices.Delete(slices.Clone(args), i, i+1)
+				break
+			}
 		}
+	}
+	if len(args) == 1 {
+		o.peer = args[0]
 	}
 	return args
 }
@@ -82,7 +87,7 @@ func (o *handshakeOptions) watchArgs(args []string) []string {
 func newHandshakeCmd(a *app) *cobra.Command {
 	var o handshakeOptions
 	cmd := &cobra.Command{
-		Use:   "handshake <peer>",
+		Use:   "handshake PEER",
 		Short: "Handshake with a peer and show everything it says",
 		Long: `Dial a peer (host:port, [ipv6]:port or name:port), send the BitTorrent
 handshake with the extension protocol and fast extension bits (reserved[5]
@@ -112,12 +117,12 @@ one object per message ({"t": seconds since the handshake, "type": ...,
 The watch does not count against --timeout.`,
 		Example: `  btext handshake 127.0.0.1:6881 --info-hash 0c1cff1615a3bab426a5e1665f5f44f6a344e67f
   btext handshake '[::1]:6881' --info-hash 'magnet:?xt=urn:btih:0c1cff1615a3bab426a5e1665f5f44f6a344e67f' --json
-  btext handshake 127.0.0.1:6881 --info-hash 0c1cff1615a3bab426a5e1665f5f44f6a344e67f --watch 45s`,
+  btext handshake 127.0.0.1:6881 --info-hash 0c1cff1615a3bab426a5e1665f5f44f6a344e67f --watch 5s`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			return exactArgs(1)(cmd, o.watchArgs(args))
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runHandshake(cmd.Context(), o.watchArgs(args)[0], o)
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runHandshake(cmd.Context(), o.peer, o)
 		},
 	}
 	cmd.Flags().StringVar(&o.infoHash, "info-hash", "", "info hash (40 hex, 32 base32, 64 hex v2) or magnet URI of a torrent the peer has")

@@ -363,6 +363,11 @@ func TestInteropV2(t *testing.T) {
 			if val(rep.InfoHashV2) != v2 {
 				t.Errorf("v2 hash %s, want %s", val(rep.InfoHashV2), v2)
 			}
+			// The content: 3 files, 20000+27000+34000 bytes; a hybrid's
+			// pad files (BEP 47) are not counted.
+			if val(rep.Files) != 3 || val(rep.TotalLength) != 81000 {
+				t.Errorf("%d files, %d bytes; want 3 files, 81000 bytes", val(rep.Files), val(rep.TotalLength))
+			}
 			rep = fetchFrom(t, "1220"+v2, addr, nil)
 			if kind == "hybrid" {
 				rep = fetchFrom(t, v1, addr, nil)

@@ -61,12 +61,13 @@ func TestServeLifecycle(t *testing.T) {
 			}
 			var end struct {
 				Type, Reason, Level string
-				Connections, Pieces int
+				Connections         int
+				PiecesServed        int  `json:"pieces_served"`
 				ExitCode            *int `json:"exit_code"`
 			}
 			last := lastLine(stderr.String())
 			if err := json.Unmarshal([]byte(last), &end); err != nil || end.Type != "end" || end.Reason != "interrupted" ||
-				end.Connections != 1 || end.Pieces != 1 || end.ExitCode == nil || *end.ExitCode != 0 {
+				end.Connections != 1 || end.PiecesServed != 1 || end.ExitCode == nil || *end.ExitCode != 0 {
 				t.Errorf("last log line %q (%v)", last, err)
 			}
 		})

@@ -48,7 +48,7 @@ The announce names --port (default: a random port) but btext accepts no
 connections there; unless --keep, a "stopped" announce follows at once, so the tracker
 does not keep handing out an address that answers nobody.`,
 		Example: `  btext tracker announce udp://127.0.0.1:6969/announce 0c1cff1615a3bab426a5e1665f5f44f6a344e67f
-  btext tracker announce http://127.0.0.1:8000/announce 'magnet:?xt=urn:btih:0c1cff1615a3bab426a5e1665f5f44f6a344e67f' --json`,
+  btext tracker announce http://127.0.0.1:6969/announce 'magnet:?xt=urn:btih:0c1cff1615a3bab426a5e1665f5f44f6a344e67f' --json`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runAnnounce(cmd.Context(), args[0], args[1], o)
@@ -189,7 +189,7 @@ into its scrape URL (the last path element "announce" becomes "scrape", as
 BEP 48 says); a tracker without one is an error. A UDP tracker takes up to
 74 info hashes in one scrape.`,
 		Example: `  btext tracker scrape udp://127.0.0.1:6969 0c1cff1615a3bab426a5e1665f5f44f6a344e67f
-  btext tracker scrape http://127.0.0.1:8000/announce 0c1cff1615a3bab426a5e1665f5f44f6a344e67f --json`,
+  btext tracker scrape http://127.0.0.1:6969/announce 0c1cff1615a3bab426a5e1665f5f44f6a344e67f --json`,
 		Args: minArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runScrape(cmd.Context(), args[0], args[1:], o)

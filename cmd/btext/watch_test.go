@@ -82,7 +82,8 @@ func TestWatchQuietPeer(t *testing.T) {
 // TestWatchClosed: a peer that closes ends the watch with reason closed.
 func TestWatchClosed(t *testing.T) {
 	addr := peertest.Listen(t, quietPeer(nil, 200*time.Millisecond))
-	code, stdout, stderr, _ := runBtext(t, "handshake", addr, "--info-hash", testHash, "--watch", "30s")
+	// "--watch 30s" before the peer: 30s is the duration, not the peer.
+	code, stdout, stderr, _ := runBtext(t, "handshake", "--watch", "30s", addr, "--info-hash", testHash)
 	if code != 0 || !strings.Contains(lastLine(stdout), "watch ended: closed") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
