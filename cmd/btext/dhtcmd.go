@@ -145,7 +145,7 @@ func (a *app) runDHTGetPeers(ctx context.Context, what string, o getPeersOptions
 	n := 0
 	for p := range look.Peers() {
 		n++
-		out.peer(peerLine{Type: "peer", T: time.Since(start).Seconds(), Addr: p.Addr.String(), Source: p.Source})
+		out.peer(peerLine{Type: "peer", T: seconds(time.Since(start)), Addr: p.Addr.String(), Source: p.Source})
 	}
 	rep := look.Stop(context.Background())
 	return a.endPeers(ctx, lctx, o.json, n, rep)
@@ -164,7 +164,7 @@ func (a *app) endPeers(ctx, lctx context.Context, asJSON bool, n int, rep discov
 	if asJSON {
 		a.result = end
 	} else if n > 0 {
-		fmt.Fprintf(a.stderr, "%d peers in %v (%s)\n", n, rep.Elapsed.Round(time.Millisecond), sourcesSummary(rep))
+		fmt.Fprintf(a.stderr, "%s in %v (%s)\n", plural(int64(n), "peer", "peers"), rep.Elapsed.Round(time.Millisecond), sourcesSummary(rep))
 	}
 	switch {
 	case n > 0:

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -209,7 +208,7 @@ type watchEnd struct {
 // over, the peer closes or the user interrupts.
 func (a *app) watchPeer(ctx context.Context, s *extensions.Session, o handshakeOptions) error {
 	start := time.Now()
-	since := func() float64 { return math.Round(time.Since(start).Seconds()*1000) / 1000 }
+	since := func() float64 { return seconds(time.Since(start)) }
 	if !o.json {
 		if o.watch.d == forever {
 			fmt.Fprintln(a.stdout, "watching until Ctrl-C")

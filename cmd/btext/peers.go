@@ -118,7 +118,7 @@ func (a *app) runPeers(ctx context.Context, what string, o peersOptions) error {
 	n := 0
 	for p := range look.Peers() {
 		n++
-		line := peerLine{Type: "peer", T: time.Since(start).Seconds(), Addr: p.Addr.String(), Source: p.Source}
+		line := peerLine{Type: "peer", T: seconds(time.Since(start)), Addr: p.Addr.String(), Source: p.Source}
 		if !o.handshake {
 			out.peer(line)
 			continue
