@@ -20,7 +20,20 @@ import (
 // host:port.
 func exampleSources(t *testing.T, peer string, hash [20]byte) string {
 	t.Helper()
-	ap := netip.MustParseAddrPort(peer)
+	tracker, stop, err := startFakeSources(peer, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return tracker
+}
+
+// startFakeSources is exampleSources for any caller: stop ends both.
+func startFakeSources(peer string, hash [20]byte) (tracker string, stop func(), err error) {
+	ap, err := netip.ParseAddrPort(peer)
+	if err != nil {
+		return "", nil, err
+	}
 	a4 := ap.Addr().As4()
 	compact := binary.BigEndian.AppendUint16(a4[:], ap.Port())
 
@@ -29,7 +42,7 @@ func exampleSources(t *testing.T, peer string, hash [20]byte) string {
 	for i := 0; i < 20 && pc == nil; i++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return "", nil, err
 		}
 		if p, err := net.ListenPacket("udp", l.Addr().String()); err == nil {
 			ln, pc = l, p
@@ -38,7 +51,7 @@ func exampleSources(t *testing.T, peer string, hash [20]byte) string {
 		}
 	}
 	if pc == nil {
-		t.Fatal("no port free for TCP and UDP")
+		return "", nil, fmt.Errorf("no port free for TCP and UDP")
 	}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/scrape" {
@@ -49,15 +62,14 @@ func exampleSources(t *testing.T, peer string, hash [20]byte) string {
 	}))
 	srv.Listener = ln
 	srv.Start()
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { pc.Close() })
 	go serveUDP(pc, func(req []byte) []byte { return udpTrackerReply(req, compact) })
 
 	dht, err := net.ListenPacket("udp", peer)
 	if err != nil {
-		t.Fatalf("dht node on %s: %v", peer, err)
+		srv.Close()
+		pc.Close()
+		return "", nil, fmt.Errorf("dht node on %s: %v", peer, err)
 	}
-	t.Cleanup(func() { dht.Close() })
 	id := "btext-example-node!!"
 	go serveUDP(dht, func(q []byte) []byte {
 		d, err := bencode.DecodeDict(q, bencode.Limits{MaxDepth: 4, MaxValues: 64})
@@ -74,7 +86,7 @@ func exampleSources(t *testing.T, peer string, hash [20]byte) string {
 		}
 		return nil
 	})
-	return ln.Addr().String()
+	return ln.Addr().String(), func() { srv.Close(); pc.Close(); dht.Close() }, nil
 }
 
 // serveUDP answers each datagram with reply(it), until pc is closed.
