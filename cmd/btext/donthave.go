@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -177,7 +175,16 @@ func (a *app) runDontHave(ctx context.Context, what, addr string, args []string,
 		sess.Conn.Pieces().SetCount(count)
 	}
 
-	err = a.sendDontHaves(ctx, sess, rep, pieces, count, o)
+	var res extensions.RetractionResult
+	err = sess.SendDontHave(ctx, extensions.Retraction{
+		Pieces: pieces, ID: id, Count: count, NoAnnounce: o.noAnnounce, Wait: o.wait, Linger: o.linger,
+	}, &res)
+	rep.Announce, rep.Announced, rep.Sent = &res.Announce, orEmpty(res.Announced), orEmpty(res.Sent)
+	rep.After.Messages = append(rep.After.Messages, res.After...)
+	rep.After.Closed = res.Closed
+	if res.WatchErr != nil {
+		rep.After.Error = ptr(errorLine(res.WatchErr))
+	}
 	a.finish(o.json, rep, rep.writeText)
 	return err
 }
@@ -225,72 +232,6 @@ func offered(s *extensions.Session) string {
 	return strings.Join(names, ", ")
 }
 
-// sendDontHaves announces the pieces (unless told not to), sends the
-// dont-haves and watches the peer for the linger time.
-func (a *app) sendDontHaves(ctx context.Context, sess *extensions.Session, rep *dontHaveReport, pieces []uint32, count int, o dontHaveOptions) error {
-	c := sess.Conn
-	rep.Announce = ptr("none")
-	if !o.noAnnounce {
-		var msgs []peer.Message
-		if count > 0 {
-			bits := make([]byte, (count+7)/8)
-			for _, p := range pieces {
-				bits[p/8] |= 0x80 >> (p % 8)
-			}
-			msgs = append(msgs, peer.Message{ID: peer.Bitfield, Payload: bits})
-			rep.Announce = ptr("bitfield")
-		} else {
-			for _, p := range pieces {
-				msgs = append(msgs, peer.Message{ID: peer.Have, Payload: binary.BigEndian.AppendUint32(nil, p)})
-			}
-			rep.Announce = ptr("have")
-		}
-		if err := c.WriteMessages(ctx, msgs...); err != nil {
-			return fmt.Errorf("announce: %w", err)
-		}
-		rep.Announced = pieces
-		// A peer that takes offence closes now: find out before going on.
-		if closed, err := a.watch(ctx, sess, rep, o.wait); closed {
-			return fmt.Errorf("peer closed the connection after our announce: %w", err)
-		} else if err != nil {
-			return fmt.Errorf("after our announce: %w", err)
-		}
-	}
-	var msgs []peer.Message
-	for _, p := range pieces {
-		b, _ := extensions.DontHave{Piece: p}.AppendBinary(nil)
-		msgs = append(msgs, peer.ExtendedMessage(*rep.ID, b))
-	}
-	if err := c.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("send lt_donthave: %w", err)
-	}
-	rep.Sent = pieces
-	closed, err := a.watch(ctx, sess, rep, o.linger)
-	switch {
-	case closed && *rep.Announce != "none":
-		return fmt.Errorf("peer closed the connection after our lt_donthave: %w", err)
-	case err != nil && !closed:
-		return fmt.Errorf("after our lt_donthave: %w", err)
-	}
-	return nil
-}
-
-// watch records what the peer sends for d; it reports whether the peer
-// closed the connection.
-func (a *app) watch(ctx context.Context, sess *extensions.Session, rep *dontHaveReport, d time.Duration) (closed bool, err error) {
-	err = sess.Watch(ctx, d, func(e extensions.Event) error {
-		if len(rep.After.Messages) < 1000 {
-			rep.After.Messages = append(rep.After.Messages, e)
-		}
-		return nil
-	})
-	if err != nil {
-		rep.After.Error = ptr(errorLine(err))
-		rep.After.Closed = errors.Is(err, peer.ErrClosedByPeer)
-	}
-	return rep.After.Closed, err
-}
-
 func (rep *dontHaveReport) writeText(w io.Writer) {
 	p := func(k, format string, args ...any) { fmt.Fprintf(w, "%-11s %s\n", k, fmt.Sprintf(format, args...)) }
 	p("peer", "%s (%s)", rep.Peer, strOrDash(rep.Client))
@@ -316,4 +257,12 @@ func (rep *dontHaveReport) writeText(w io.Writer) {
 	} else if rep.After.Error == nil {
 		p("then", "connection still open")
 	}
+}
+
+// orEmpty is s, or an empty list: a JSON list is never null.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
