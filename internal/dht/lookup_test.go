@@ -605,3 +605,24 @@ func TestBootstrapResolve(t *testing.T) {
 		t.Errorf("second call %v, want the cached %v", again, seeds)
 	}
 }
+
+// Silent nodes among the closest cost the slow mark, not the query
+// timeout: with a timeout of a minute the lookup still converges (the test
+// context would end it after 30 s otherwise) and counts them as timeouts.
+func TestGetPeersSilentDoNotStall(t *testing.T) {
+	fn := newFakeNet(t, 30, 14)
+	ih := hashNear(fn.nodes[6].id, 1)
+	fn.nodes[6].configure(func(f *fakeNode) { f.peers[NodeID(ih)] = []netip.AddrPort{peerA} })
+	silentOnes := fn.closest(NodeID(ih), 5)[1:]
+	for _, n := range silentOnes {
+		n.configure(func(f *fakeNode) { f.behave = silent })
+	}
+	c := newTestClient(t, Config{QueryTimeout: time.Minute}, fn.nodes[0])
+	st, err := c.GetPeers(testCtx(t), ih, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Converged || st.Peers != 1 || st.Timeouts < len(silentOnes) {
+		t.Errorf("want convergence past %d silent nodes: %+v", len(silentOnes), st)
+	}
+}
