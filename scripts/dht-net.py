@@ -109,12 +109,30 @@ def drain(sessions):
         s.pop_alerts()
 
 
-def listen_error(sessions):
-    for s in sessions:
-        for a in s.pop_alerts():
-            if isinstance(a, lt.listen_failed_alert):
-                return a.message()
-    return None
+def start_node(ip, v6):
+    """A session listening on ip (and [::1] with v6) on a free port; a port
+    taken between the check and the bind is retried with another."""
+    for _ in range(5):
+        port = free_port([ip, "::1"] if v6 else [ip])
+        listen = "%s:%d" % (ip, port)
+        if v6:
+            listen += ",[::1]:%d" % port
+        s = lt.session(settings(listen))
+        want = 4 if v6 else 2  # TCP and uTP per address
+        ok, failed, deadline = 0, None, time.time() + 5
+        while ok < want and failed is None and time.time() < deadline:
+            s.wait_for_alert(100)
+            for a in s.pop_alerts():
+                if isinstance(a, lt.listen_succeeded_alert):
+                    ok += 1
+                elif isinstance(a, lt.listen_failed_alert):
+                    failed = a.message()
+        if ok == want:
+            return s, port
+        log("listen on %s: %s; retrying" % (listen, failed or "no answer"))
+        s.pause()
+        del s
+    raise SystemExit(3)
 
 
 def main():
@@ -138,20 +156,12 @@ def main():
     ips = ["127.%d.0.1" % (i + 1) for i in range(a.nodes)]
     sessions, addrs, addrs6 = [], [], []
     try:
-        for i, ip in enumerate(ips):
-            port = free_port([ip, "::1"] if a.v6 else [ip])
-            listen = "%s:%d" % (ip, port)
-            if a.v6:
-                listen += ",[::1]:%d" % port
-                addrs6.append("[::1]:%d" % port)
-            s = lt.session(settings(listen))
+        for ip in ips:
+            s, port = start_node(ip, a.v6)
             sessions.append(s)
             addrs.append((ip, port))
-        time.sleep(0.2)
-        err = listen_error(sessions)
-        if err:
-            log("listen failed: %s" % err)
-            return 3
+            if a.v6:
+                addrs6.append("[::1]:%d" % port)
         # Link each node to its ring neighbour and a few random others.
         rng = random.Random(1)
         for i, s in enumerate(sessions):

@@ -220,3 +220,45 @@ func BenchmarkInteropSilenced(b *testing.B) {
 		})
 	}
 }
+
+// listsClient asks every node for the nodes closest to c's id and returns
+// those that list c: a node honouring BEP 43 never does.
+func listsClient(t *testing.T, nodes []string, c *Client) []string {
+	t.Helper()
+	probe := interopClient(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id := c.ID()
+	var out []string
+	for _, s := range nodes {
+		m, err := probe.query(ctx, netip.MustParseAddrPort(s), "find_node", map[string]any{"target": string(id[:])})
+		if err != nil {
+			t.Errorf("find_node %s: %v", s, err)
+			continue
+		}
+		if slices.ContainsFunc(m.Nodes, func(n Node) bool { return n.ID == id }) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func TestInteropReadOnly(t *testing.T) {
+	interop(t)
+	lt := startReal(t, "dht-net.py", "--nodes", "6")
+	js := startReal(t, "dht-js.mjs", "--nodes", "4")
+	c := interopClient(t, Config{}, lt.Nodes[0], js.Nodes[0])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, ih := range []string{lt.InfoHash, js.InfoHash} {
+		b, _ := hex.DecodeString(ih)
+		if _, err := c.GetPeers(ctx, metainfo.Hash(b), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := listsClient(t, lt.Nodes, c); len(got) > 0 {
+		t.Errorf("libtorrent nodes %v put our read-only client in their tables", got)
+	}
+	// bittorrent-dht does not implement BEP 43: logged, as docs/dht.md says.
+	t.Logf("bittorrent-dht nodes listing the read-only client: %v", listsClient(t, js.Nodes, c))
+}
