@@ -142,6 +142,7 @@ func hostileScenarios() []hostile {
 		{name: "LT negative total", cmd: "fetch", seed: &peertest.Seeder{LT: 5, LTNegative: true}, code: 4, want: "total size -5"},
 		{name: "LT offset outside", cmd: "fetch", seed: &peertest.Seeder{LT: 5, LTOffset: true}, code: 4, want: "outside the total"},
 		{name: "LT total disagrees", cmd: "fetch", seed: &peertest.Seeder{LT: 5, TotalSize: i64(39999)}, code: 4, want: "total size 39999 differs from 40000"},
+		{name: "LT only, no metadata_size, silent", cmd: "fetch", seed: &peertest.Seeder{LT: 5, OmitSize: true, Stall: true}, code: 3, want: "no answer to LT_metadata requests: wait for metadata: timed out"},
 		{name: "LT don't have", cmd: "fetch", seed: &peertest.Seeder{LT: 5, RejectAll: true}, code: 5, want: "don't have"},
 		{name: "LT wrong hash", cmd: "fetch", seed: &peertest.Seeder{LT: 5, Corrupt: true}, code: 5, want: "does not match the info hash"},
 		{name: "LT size 2^40", cmd: "fetch", seed: &peertest.Seeder{LT: 5, MetadataSize: i64(1 << 40)}, code: 5, want: "above the limit"},

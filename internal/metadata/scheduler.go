@@ -245,7 +245,6 @@ type speer struct {
 	// delivered counts the pieces the peer answered with, needed or not:
 	// after a hash failure the fetch goes to the peer that delivered most.
 	delivered int
-	banned    bool
 
 	requested, received, rejected, timeouts int
 	err                                     error
@@ -303,8 +302,10 @@ func (s *Scheduler) Step(now time.Time, ev Event) Plan {
 		return s.plan
 	}
 	s.handle(ev)
-	s.expire()
-	s.reconsider()
+	if !s.done {
+		s.expire()
+		s.reconsider()
+	}
 	if !s.done {
 		for _, p := range s.peers {
 			s.fill(p)
@@ -485,7 +486,7 @@ func (s *Scheduler) progress() {
 
 // eligible: p may fetch for the current size.
 func (s *Scheduler) eligible(p *speer) bool {
-	return p.phase == open && p.ext != "" && s.asm != nil && p.size == s.asm.Size() && !p.banned &&
+	return p.phase == open && p.ext != "" && s.asm != nil && p.size == s.asm.Size() &&
 		(s.owner < 0 || s.owner == p.idx)
 }
 
@@ -755,7 +756,7 @@ func (s *Scheduler) reconsider() {
 		return
 	}
 	for _, p := range s.peers {
-		if p.phase == open && p.ext != "" && p.size != 0 && !p.banned && p.size != s.asm.Size() {
+		if p.phase == open && p.ext != "" && p.size != 0 && p.size != s.asm.Size() {
 			s.cfg.Log.Info().Int("size", p.size).Msg("trying the metadata size another peer claims")
 			s.useSize(p.size)
 			if s.tainted {
@@ -781,7 +782,7 @@ func (s *Scheduler) checkEnd() {
 		switch {
 		case p.phase == dialing:
 			return
-		case p.phase != open || p.banned:
+		case p.phase != open:
 		case p.paused != "" || p.size == 0 || s.eligible(p):
 			return
 		}
@@ -1115,10 +1116,8 @@ func (s *Scheduler) put(p *speer, i int, data []byte) bool {
 	s.cfg.Log.Info().Err(err).Ints("sources", sources).Msg("assembled metadata failed verification: discarded")
 	s.restart()
 	if len(sources) == 1 {
-		// One peer supplied it all: that peer is lying.
-		liar := s.peers[sources[0]]
-		liar.banned = true
-		s.close(liar, err)
+		// One peer supplied it all: that peer is lying, and is shut out.
+		s.close(s.peers[sources[0]], err)
 	}
 	s.tainted = true
 	s.newOwner()

@@ -147,6 +147,22 @@ func TestScheduler(t *testing.T) {
 			{ms: 10, ev: data(5, 0), sends: map[int][]int{5: {1}}},
 			{ms: 20, ev: data(5, 1), sends: map[int][]int{5: {2}}},
 		}},
+		{"a pause of a queueing peer costs one timeout, not one per request", metadata.SchedulerConfig{}, []step{
+			{ev: found(0)}, {ev: metadata.SourceDone{}},
+			{ev: client(0, "-TR3000-"), sends: map[int][]int{0: {0, 1}}},
+			{ms: 100, ev: data(0, 0), sends: map[int][]int{0: {2, 3}}},
+			// Answers 100 ms apart: the timer is at its floor, 1 s from
+			// the last answer.
+			{ms: 200, ev: data(0, 1), sends: map[int][]int{0: {4}}, deadline: map[int]int{0: 1200}},
+			// The peer pauses. One request (the oldest, piece 2) times
+			// out; the next deadline counts from that timeout, backed off
+			// to 2 s, whatever else is out.
+			{ms: 1200, ev: tick(0), sends: none, deadline: map[int]int{0: 3200}},
+			// Then it answers everything that queued, the late piece too.
+			{ms: 2000, ev: data(0, 2), sends: none, closes: map[int]string{}},
+			{ms: 2010, ev: data(0, 3)},
+			{ms: 2020, ev: data(0, 4), done: "ok"},
+		}},
 		{"duplicate, late and unrequested answers", metadata.SchedulerConfig{}, []step{
 			{ev: found(0)}, {ev: metadata.SourceDone{}},
 			{ev: ut(0), sends: map[int][]int{0: {0, 1}}, deadline: map[int]int{0: 5000}},
