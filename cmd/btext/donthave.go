@@ -137,7 +137,7 @@ func (a *app) runDontHave(ctx context.Context, what, addr string, args []string,
 	sess, err := extensions.Connect(ctx, addr, extensions.Options{
 		InfoHash: peer.Hash(target.HandshakeHash()),
 		PeerID:   peer.RandomPeerID(),
-		Local:    extensions.Local{Client: "btext " + version},
+		Local:    extensions.Local{Client: "btext " + btextVersion()},
 		Peer:     a.peerConfig(),
 	})
 	if err != nil {

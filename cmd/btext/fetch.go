@@ -173,7 +173,7 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 		MaxConns:  o.maxPeers,
 		Session: extensions.Options{
 			PeerID: peer.RandomPeerID(),
-			Local:  extensions.Local{Client: "btext " + version},
+			Local:  extensions.Local{Client: "btext " + btextVersion()},
 			Peer:   a.peerConfig(),
 		},
 		Progress: prog.update,

@@ -151,7 +151,7 @@ func (a *app) runHandshake(ctx context.Context, addr string, o handshakeOptions)
 		hash = peer.Hash(t.HandshakeHash())
 	}
 	res.InfoHash, res.InfoHashRandom = ptr(hash.String()), &random
-	local := extensions.Local{Client: "btext " + version}
+	local := extensions.Local{Client: "btext " + btextVersion()}
 	if o.watch.set {
 		local.M = extensions.WatchM()
 	}

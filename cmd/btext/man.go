@@ -25,7 +25,7 @@ func newGenManCmd() *cobra.Command {
 			root.DisableAutoGenTag = true // reproducible pages: no generation date
 			// btext.1 carries what btext --help prints after the flags.
 			root.Long += "\n\n" + exitCodesHelp + "\n\n" + limitsHelp
-			hdr := &doc.GenManHeader{Title: "BTEXT", Section: "1", Source: "btext " + version, Manual: "btext manual"}
+			hdr := &doc.GenManHeader{Title: "BTEXT", Section: "1", Source: "btext " + btextVersion(), Manual: "btext manual"}
 			if err := doc.GenManTree(root, hdr, args[0]); err != nil {
 				return fmt.Errorf("man pages: %w", err)
 			}

@@ -51,7 +51,7 @@ everything a peer says in its handshakes, fetches and serves torrent metadata
 (ut_metadata, LT_metadata) and sends lt_donthave.
 
 Results go to stdout (--json for scripts), logs to stderr.`,
-		Version:       version,
+		Version:       btextVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// An unknown command is a usage error (exit 2), like a bad flag.

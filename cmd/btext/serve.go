@@ -108,7 +108,7 @@ func (a *app) runServe(ctx context.Context, files []string, o serveOptions) erro
 	srv, err := metadata.NewServer(metadata.ServerConfig{
 		Torrents:            torrents,
 		PeerID:              peer.RandomPeerID(),
-		Client:              "btext " + version,
+		Client:              "btext " + btextVersion(),
 		Peer:                cfg,
 		ExtHandshakeTimeout: a.timeout,
 		Drop:                drop,

@@ -14,12 +14,17 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sort"
 	"strings"
 	"time"
 )
 
-// slow is how long a test runs before its end is worth a line.
-const slow = 3 * time.Second
+// slow is how long a test runs before its end is worth a line; after
+// quiet without a line, the tests still running are named.
+const (
+	slow  = 3 * time.Second
+	quiet = 30 * time.Second
+)
 
 type event struct {
 	Action  string
@@ -41,16 +46,59 @@ func main() {
 		fmt.Fprintln(os.Stderr, "testprogress:", err)
 		os.Exit(1)
 	}
-	outputs := map[string][]string{} // package + test -> its output lines
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
+	lines := make(chan []byte)
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			lines <- append([]byte(nil), sc.Bytes()...)
+		}
+		close(lines)
+	}()
+	outputs := map[string][]string{}  // package + test -> its output lines
+	running := map[string]time.Time{} // top-level tests running -> since
+	tick := time.NewTicker(quiet / 3)
+	defer tick.Stop()
+	last := time.Now()
+loop:
+	for {
+		var b []byte
+		select {
+		case <-tick.C:
+			// Never minutes of silence: say what is still running.
+			if time.Since(last) >= quiet && len(running) > 0 {
+				var names []string
+				for k, since := range running {
+					names = append(names, fmt.Sprintf("%s (%.0fs)", k, time.Since(since).Seconds()))
+				}
+				sort.Strings(names)
+				fmt.Printf("    still running: %s\n", strings.Join(names, ", "))
+				last = time.Now()
+			}
+			continue
+		case l, ok := <-lines:
+			if !ok {
+				break loop
+			}
+			b = l
+		}
 		var e event
-		if json.Unmarshal(sc.Bytes(), &e) != nil {
-			fmt.Println(sc.Text()) // not JSON: pass it on
+		if json.Unmarshal(b, &e) != nil {
+			fmt.Println(string(b)) // not JSON: pass it on
+			last = time.Now()
 			continue
 		}
 		key := e.Package + " " + e.Test
+		if e.Test != "" && !strings.Contains(e.Test, "/") {
+			if e.Action == "run" {
+				running[shortPkg(e.Package)+" "+e.Test] = time.Now()
+			} else if e.Action == "pass" || e.Action == "fail" || e.Action == "skip" {
+				delete(running, shortPkg(e.Package)+" "+e.Test)
+			}
+		}
+		if e.Action == "pass" || e.Action == "fail" || e.Action == "skip" || (e.Action == "output" && e.Test == "") {
+			last = time.Now()
+		}
 		switch e.Action {
 		case "build-output":
 			fmt.Print(e.Output)
