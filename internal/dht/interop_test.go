@@ -244,9 +244,9 @@ func listsClient(t *testing.T, nodes []string, c *Client) []string {
 }
 
 func TestInteropReadOnly(t *testing.T) {
-	interop(t)
-	lt := startReal(t, "dht-net.py", "--nodes", "6")
-	js := startReal(t, "dht-js.mjs", "--nodes", "4")
+	interop.Require(t)
+	lt := interop.StartDHT(t, "dht-net.py", "--nodes", "6")
+	js := interop.StartDHT(t, "dht-js.mjs", "--nodes", "4")
 	c := interopClient(t, Config{}, lt.Nodes[0], js.Nodes[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
