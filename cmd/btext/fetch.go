@@ -48,7 +48,14 @@ verify it against the info hash, and write a .torrent file.
 The torrent is named by a v1 info hash (40 hex or 32 base32 characters), a v2
 info hash (64 hex, or 1220 + 64 hex), or a magnet URI (xt=urn:btih: and/or
 xt=urn:btmh:, dn, tr, and x.pe peer addresses, which are dialled like the peer
-arguments). At least one peer is needed.
+arguments).
+
+With no peer given (no argument, no x.pe) btext finds peers itself: every
+tracker of the magnet (and --tracker) and the mainline DHT are asked at once,
+and each peer is dialled the moment a source names it. With peers given,
+only they are asked, unless --discover. --no-dht and --no-trackers leave a
+source out; --dht-bootstrap replaces the DHT's starting nodes. See "btext
+peers" to watch what the sources find.
 
 Peers are dialled concurrently and pieces are taken from whichever answers; a
 peer that stalls, rejects or lies does not sink the fetch. The number of
@@ -59,10 +66,13 @@ Nothing is written until the metadata is verified (SHA-1 for v1, SHA-256 for
 v2; every hash given must match); the file is written to a temporary name and
 renamed, and an existing file is never overwritten without --force.
 The .torrent holds the info dictionary byte for byte, plus announce and
-announce-list from the magnet's tr. The default name is the torrent's name
+announce-list: the trackers that answered after a lookup (and nodes, the DHT
+nodes that answered), else the magnet's tr. The default name is the torrent's name
 (from dn, else from the info dictionary) or the info hash, plus .torrent
 (.info with --raw).`,
-		Example: `  btext fetch-metadata 0c1cff1615a3bab426a5e1665f5f44f6a344e67f 127.0.0.1:6881
+		Example: `  btext fetch-metadata 'magnet:?xt=urn:btih:0c1cff1615a3bab426a5e1665f5f44f6a344e67f&tr=udp://127.0.0.1:6969/announce' --no-dht -o tracker.torrent
+  btext fetch-metadata 0c1cff1615a3bab426a5e1665f5f44f6a344e67f --dht-bootstrap 127.0.0.1:6881 -o dht.torrent
+  btext fetch-metadata 0c1cff1615a3bab426a5e1665f5f44f6a344e67f 127.0.0.1:6881
   btext fetch-metadata 'magnet:?xt=urn:btih:0c1cff1615a3bab426a5e1665f5f44f6a344e67f&x.pe=127.0.0.1:6881' -o from-magnet.torrent --json
   btext fetch-metadata 0c1cff1615a3bab426a5e1665f5f44f6a344e67f 127.0.0.1:6881 '[::1]:51413' --raw -o - | sha1sum`,
 		Args: minArgs(1),
