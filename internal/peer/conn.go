@@ -399,7 +399,7 @@ func (c *Conn) WriteExtended(ctx context.Context, id uint8, head, body []byte) e
 }
 
 // appendHeader appends a message's length prefix and id.
-func appendHeader(b []byte, id ID, payloadLen int) ([]byte, error) {
+func appendHeader(b []byte, id MessageID, payloadLen int) ([]byte, error) {
 	if uint64(payloadLen)+1 > 1<<32-1 {
 		return nil, fmt.Errorf("message payload of %d bytes is too long", payloadLen)
 	}
