@@ -111,7 +111,7 @@ func TestInteropHandshake(t *testing.T) {
 		wantM      map[string]int64 // entries that must be present with these ids
 		wantReqq   int64
 	}{
-		// NOTES.md: libtorrent 2.0 advertises ut_pex 1, ut_metadata 2,
+		// docs/protocol-notes.md: libtorrent 2.0 advertises ut_pex 1, ut_metadata 2,
 		// upload_only 3, ut_holepunch 4, lt_donthave 7, share_mode 8; reqq 2000.
 		{"libtorrent", "libtorrent 2.0.8.0", map[string]int64{"ut_metadata": 2, "lt_donthave": 7, "upload_only": 3, "ut_holepunch": 4}, 2000},
 		// Transmission 3.00: ut_metadata 3, reqq 512.
@@ -154,7 +154,7 @@ func TestInteropHandshake(t *testing.T) {
 }
 
 // bigTorrent writes a torrent whose info dictionary is about 2.6 MB (159
-// metadata pieces: the size class NOTES.md measured) over a sparse 2 GiB
+// metadata pieces: the size class docs/protocol-notes.md describes) over a sparse 2 GiB
 // file of zeros, so that real clients can seed it without disk use.
 func bigTorrent(t *testing.T) (torrent, parent string, info []byte) {
 	t.Helper()

@@ -17,7 +17,7 @@ import (
 )
 
 // Limits and timeouts. libtorrent caps a whole message at 1 MiB and gives a
-// handshake 10 s (NOTES.md, "Limits and timeouts in the anchors"); a 16 KiB
+// handshake 10 s (docs/protocol-notes.md, "Limits and timeouts"); a 16 KiB
 // block plus headers or the bitfield of a torrent with 8 million pieces fits.
 const (
 	DefaultMaxMessageLen    = 1 << 20
