@@ -552,7 +552,9 @@ func TestConnFast(t *testing.T) {
 func TestPiecesFastBounds(t *testing.T) {
 	var p Pieces
 	p.SetCount(1000)
-	msg := func(id MessageID, i uint32) Message { return Message{ID: id, Payload: binary.BigEndian.AppendUint32(nil, i)} }
+	msg := func(id MessageID, i uint32) Message {
+		return Message{ID: id, Payload: binary.BigEndian.AppendUint32(nil, i)}
+	}
 	for i := range uint32(maxFastSet + 10) {
 		p.apply(msg(Suggest, i))
 		if note := p.apply(msg(AllowedFast, i)); (note != "") != (i >= maxFastSet) {
