@@ -110,9 +110,9 @@ func hostileScenarios() []hostile {
 		{name: "have_all without fast", cmd: "handshake", play: answer(func(c *peertest.Conn) { c.WriteMessage(peer.Message{ID: peer.HaveAll}); c.Stall() }), code: 4, want: "fast extension was not negotiated"},
 
 		// Extended handshakes.
-		{name: "not bencode", cmd: "handshake", play: ext("hello"), code: 4, want: "extended handshake is not a bencoded dictionary"},
+		{name: "not bencode", cmd: "handshake", play: ext("hello"), code: 4, want: "extended handshake payload: not a bencoded dictionary"},
 		{name: "a list", cmd: "handshake", play: ext("li1ee"), code: 4, want: "value is not a dictionary"},
-		{name: "m a list", cmd: "handshake", play: ext("d1:mli1eee"), code: 4, want: "extended handshake's m is a list, not a dictionary"},
+		{name: "m a list", cmd: "handshake", play: ext("d1:mli1eee"), code: 4, want: "extended handshake payload: m is a list, not a dictionary"},
 		{name: "m a string", cmd: "handshake", play: ext("d1:m3:abce"), code: 4, want: "m is a string, not a dictionary"},
 		{name: "deep nesting", cmd: "handshake", play: ext(deep), code: 4, want: "nesting deeper than 16"},
 		{name: "99999999999-byte string", cmd: "handshake", play: ext("d1:v99999999999:xe"), code: 4, want: "string length 99999999999 exceeds"},

@@ -198,6 +198,12 @@ func RandomPeerID() PeerID {
 
 func (c *Conn) State() State { return c.m.state }
 
+// Violation is a protocol error the layers above found in what the peer
+// sent, in the connection's real state.
+func (c *Conn) Violation(format string, args ...any) *ProtocolError {
+	return &ProtocolError{State: c.m.state, Reason: fmt.Sprintf(format, args...)}
+}
+
 // Fast reports whether the fast extension (BEP 6) is in use: both
 // handshakes set its bit.
 func (c *Conn) Fast() bool           { return c.m.fast() }
@@ -223,7 +229,7 @@ func (c *Conn) Handshake(ctx context.Context, local Handshake) (Handshake, error
 		return Handshake{}, err
 	}
 	if h.InfoHash != local.InfoHash {
-		return h, &ProtocolError{State: StateHandshaking, Reason: fmt.Sprintf("peer answered for info hash %s, not %s", h.InfoHash, local.InfoHash)}
+		return h, c.Violation("peer answered for info hash %s, not %s", h.InfoHash, local.InfoHash)
 	}
 	return h, nil
 }
