@@ -124,7 +124,7 @@ func hostileScenarios() []hostile {
 		{name: "no metadata_size, total_size 2^40", cmd: "fetch", seed: &peertest.Seeder{UT: 3, OmitSize: true, TotalSize: i64(1 << 40)}, code: 5, want: "above the limit of 33554432"},
 		{name: "metadata_size 0", cmd: "fetch", seed: &peertest.Seeder{UT: 3, MetadataSize: i64(0)}, code: 5, want: "metadata_size is 0"},
 		{name: "metadata_size negative", cmd: "fetch", seed: &peertest.Seeder{UT: 3, MetadataSize: i64(-1)}, code: 5, want: "metadata_size is -1"},
-		{name: "metadata_size 2^40", cmd: "fetch", seed: &peertest.Seeder{UT: 3, MetadataSize: i64(1 << 40)}, code: 5, want: "above the limit of 33554432"},
+		{name: "metadata_size 2^40", cmd: "fetch", seed: &peertest.Seeder{UT: 3, MetadataSize: i64(1 << 40)}, code: 5, want: "above the limit of 33554432; --max-metadata-size raises the limit"},
 		{name: "total_size disagrees", cmd: "fetch", seed: &peertest.Seeder{UT: 3, TotalSize: i64(40001)}, code: 4, want: "total_size 40001 differs from metadata_size 40000"},
 		{name: "short piece", cmd: "fetch", seed: &peertest.Seeder{UT: 3, Short: true}, code: 4, want: "bytes, want"},
 		{name: "long piece", cmd: "fetch", seed: &peertest.Seeder{UT: 3, Long: true}, code: 4, want: "bytes, want"},

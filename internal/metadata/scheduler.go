@@ -389,7 +389,7 @@ func (s *Scheduler) connected(p *speer, e Connected) {
 	}
 	if ms := e.MetadataSize; ms != nil {
 		if *ms > s.cfg.MaxSize {
-			s.close(p, fmt.Errorf("%w: the peer's metadata_size %d is above the limit of %d (--max-metadata-size)", ErrSize, *ms, s.cfg.MaxSize))
+			s.close(p, fmt.Errorf("%w: the peer's metadata_size %d is above the limit of %d", ErrOverLimit, *ms, s.cfg.MaxSize))
 			return
 		}
 		if *ms <= 0 {
@@ -874,7 +874,7 @@ func (s *Scheduler) onData(p *speer, m Data) {
 	if _, out := p.inflight[0]; i == 0 && len(p.probeSent) > 0 && (p.size == 0 || !out) {
 		// The answer to the size probe: piece 0 says the size.
 		if m.Total <= 0 || m.Total > s.cfg.MaxSize {
-			s.close(p, fmt.Errorf("%w: the peer's total_size %d is not positive or above the limit of %d (--max-metadata-size)", ErrSize, m.Total, s.cfg.MaxSize))
+			s.close(p, fmt.Errorf("%w: the peer's total_size %d is not positive or above the limit of %d", ErrSize, m.Total, s.cfg.MaxSize))
 			return
 		}
 		if p.size != 0 && m.Total != int64(p.size) {
@@ -987,7 +987,7 @@ func (s *Scheduler) onLTData(p *speer, m LTDataEvent) {
 		}
 		if p.size == 0 {
 			if int64(m.Total) > s.cfg.MaxSize {
-				s.close(p, fmt.Errorf("%w: %d bytes is above the limit of %d (--max-metadata-size)", ErrSize, m.Total, s.cfg.MaxSize))
+				s.close(p, fmt.Errorf("%w: %d bytes is above the limit of %d", ErrOverLimit, m.Total, s.cfg.MaxSize))
 				return
 			}
 			s.join(p, m.Total)

@@ -70,6 +70,11 @@ func (c Config) withDefaults() Config {
 // ErrClosedByPeer: the peer closed the connection (or reset it).
 var ErrClosedByPeer = errors.New("peer closed the connection")
 
+// ErrClosedBeforeAnswer: the peer closed the connection on our handshake
+// without answering it. Most peers do this for a torrent they do not
+// have; a peer that requires encryption does it to a plain handshake.
+var ErrClosedBeforeAnswer = fmt.Errorf("%w before answering", ErrClosedByPeer)
+
 // TimeoutError: a phase did not complete within its deadline.
 type TimeoutError struct {
 	Op    string
@@ -476,11 +481,7 @@ func (c *Conn) ioErr(ctx context.Context, op string, err error, start time.Time)
 	case isTimeout(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return &TimeoutError{Op: op, After: time.Since(start)}
 	case errors.Is(err, io.EOF) && op == "read handshake":
-		hint := "most peers do this for a torrent they do not have"
-		if c.cfg.Encryption == EncryptionOff { // with prefer, MSE was tried first
-			hint += ", and a peer that requires encryption does it too: --encryption prefer"
-		}
-		return fmt.Errorf("%s: %w before answering (%s)", op, ErrClosedByPeer, hint)
+		return fmt.Errorf("%s: %w (most peers do this for a torrent they do not have)", op, ErrClosedBeforeAnswer)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), isReset(err):
 		return fmt.Errorf("%s: %w", op, ErrClosedByPeer)
 	}
