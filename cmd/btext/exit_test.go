@@ -48,7 +48,7 @@ func TestExitCode(t *testing.T) {
 		{"bare errno", syscall.ENOSPC, exitOther},
 		{"protocol", &peer.ProtocolError{Reason: "x"}, exitProtocol},
 		{"bencode", &bencode.SyntaxError{Reason: "x"}, exitProtocol},
-		{"payload", &metadata.PayloadError{Ext: "ut_metadata", Reason: "x"}, exitProtocol},
+		{"payload", &extensions.PayloadError{Ext: "ut_metadata", Reason: "x"}, exitProtocol},
 		{"no extension", extensions.ErrNotSupported, exitProtocol},
 		{"mse", peer.ErrMSE, exitProtocol},
 		{"rejected", metadata.ErrRejected, exitMetadata},

@@ -51,22 +51,22 @@ func PeerList(source string, addrs ...netip.AddrPort) <-chan PeerAddr {
 
 // PeerStats is what happened with one peer.
 type PeerStats struct {
-	Addr string `json:"addr"`
+	Addr string
 	// Source is where the address came from (PeerAddr.Source).
-	Source    string `json:"source,omitempty"`
-	Client    string `json:"client"`
-	Extension string `json:"extension"`
-	Requested int    `json:"requested"`
-	Received  int    `json:"received"`
-	Rejected  int    `json:"rejected"`
-	Timeouts  int    `json:"timeouts"`
+	Source    string
+	Client    string
+	Extension string
+	Requested int
+	Received  int
+	Rejected  int
+	Timeouts  int
 	// Encryption is the MSE method used ("rc4", "plaintext"), empty for a
 	// plain connection.
-	Encryption string `json:"encryption,omitempty"`
+	Encryption string
 	// AnsweredHash is set when the peer's handshake named another info
 	// hash than the one asked for.
-	AnsweredHash string `json:"answered_info_hash,omitempty"`
-	Error        string `json:"error,omitempty"`
+	AnsweredHash string
+	Error        string
 
 	idx int
 	err error
