@@ -81,16 +81,16 @@ type dontHaveReport struct {
 	Announced  []uint32 `json:"announced"`
 	Sent       []uint32 `json:"sent"`
 	After      struct {
-		Messages []extensions.Event `json:"messages"`
-		Closed   bool               `json:"closed"`
-		Error    *string            `json:"error"`
+		Messages []eventJSON `json:"messages"`
+		Closed   bool        `json:"closed"`
+		Error    *string     `json:"error"`
 	} `json:"after"`
 	outcome
 }
 
 func newDontHaveReport(addr string, forced bool) *dontHaveReport {
 	rep := &dontHaveReport{Peer: addr, Forced: forced, Announced: []uint32{}, Sent: []uint32{}}
-	rep.After.Messages = []extensions.Event{}
+	rep.After.Messages = []eventJSON{}
 	return rep
 }
 
@@ -180,7 +180,9 @@ func (a *app) runDontHave(ctx context.Context, what, addr string, args []string,
 		Pieces: pieces, ID: id, Count: count, NoAnnounce: o.noAnnounce, Wait: o.wait, Linger: o.linger,
 	}, &res)
 	rep.Announce, rep.Announced, rep.Sent = &res.Announce, orEmpty(res.Announced), orEmpty(res.Sent)
-	rep.After.Messages = append(rep.After.Messages, res.After...)
+	for _, e := range res.After {
+		rep.After.Messages = append(rep.After.Messages, eventJSON(e))
+	}
 	rep.After.Closed = res.Closed
 	if res.WatchErr != nil {
 		rep.After.Error = ptr(errorLine(res.WatchErr))
@@ -250,7 +252,7 @@ func (rep *dontHaveReport) writeText(w io.Writer) {
 	}
 	p("sent", "lt_donthave %v on id %d (%s)", rep.Sent, *rep.ID, how)
 	for _, e := range rep.After.Messages {
-		p("then", "%s", e)
+		p("then", "%s", extensions.Event(e))
 	}
 	if rep.After.Closed {
 		p("then", "the peer closed the connection")

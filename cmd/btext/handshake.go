@@ -193,7 +193,7 @@ func (a *app) runHandshake(ctx context.Context, addr string, o handshakeOptions)
 // watchEvent is one line of --watch --json.
 type watchEvent struct {
 	T float64 `json:"t"`
-	extensions.Event
+	eventJSON
 }
 
 // watchEnd is the last line of --watch --json, on every ending.
@@ -218,7 +218,7 @@ func (a *app) watchPeer(ctx context.Context, s *extensions.Session, o handshakeO
 	}
 	err := s.Watch(ctx, o.watch.d, func(e extensions.Event) error {
 		if o.json {
-			return a.printJSON(watchEvent{T: since(), Event: e})
+			return a.printJSON(watchEvent{T: since(), eventJSON: eventJSON(e)})
 		}
 		_, err := fmt.Fprintf(a.stdout, "%8.3fs %s\n", since(), e)
 		return err
