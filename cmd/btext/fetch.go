@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -168,11 +167,12 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 
 // resolvePeers turns peer addresses into a peer source, host names
 // resolved once, here; the first nargs are arguments, the rest from the
-// magnet's x.pe. A name that does not resolve is skipped, unless nothing
-// is left.
+// magnet's x.pe. A name that does not resolve is skipped (with a warning),
+// unless nothing is left: then its error is the result.
 func (a *app) resolvePeers(ctx context.Context, peers []string, nargs int) (<-chan metadata.PeerAddr, error) {
 	var addrs []metadata.PeerAddr
-	var firstErr error
+	var skipped []string
+	var errs []error
 	for i, p := range peers {
 		src := "arg"
 		if i >= nargs {
@@ -181,8 +181,7 @@ func (a *app) resolvePeers(ctx context.Context, peers []string, nargs int) (<-ch
 		host, port, _ := peer.SplitAddr(p) // checked by the caller
 		ips, err := resolveHost(ctx, host)
 		if err != nil {
-			a.log.Warn().Err(err).Str("peer", p).Msg("peer address skipped")
-			firstErr = cmp.Or(firstErr, err)
+			skipped, errs = append(skipped, p), append(errs, err)
 			continue
 		}
 		for _, ip := range ips {
@@ -190,7 +189,10 @@ func (a *app) resolvePeers(ctx context.Context, peers []string, nargs int) (<-ch
 		}
 	}
 	if len(addrs) == 0 {
-		return nil, firstErr
+		return nil, errs[0]
+	}
+	for i, p := range skipped {
+		a.log.Warn().Err(errs[i]).Str("peer", p).Msg("peer address skipped")
 	}
 	ch := make(chan metadata.PeerAddr, len(addrs))
 	for _, pa := range addrs {
