@@ -1140,7 +1140,7 @@ func (s *Scheduler) Failure() error {
 			return 5
 		case p.received > 0:
 			return 4
-		case errors.As(p.err, new(*peer.ProtocolError)), errors.As(p.err, new(*PayloadError)):
+		case errors.As(p.err, new(*peer.ProtocolError)), errors.As(p.err, new(*extensions.PayloadError)):
 			return 3
 		case errors.Is(p.err, extensions.ErrNotSupported):
 			return 2
