@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -330,11 +329,12 @@ func peerOutcome(p metadata.PeerStats) string {
 
 // resolvePeers turns peer addresses into discovery's static peers, host
 // names resolved once, here; the first nargs are arguments, the rest from
-// the magnet's x.pe. A name that does not resolve is skipped, unless
-// nothing is left.
+// the magnet's x.pe. A name that does not resolve is skipped (with a
+// warning), unless nothing is left: then its error is the result.
 func (a *app) resolvePeers(ctx context.Context, peers []string, nargs int) ([]discovery.Peer, error) {
 	var out []discovery.Peer
-	var firstErr error
+	var skipped []string
+	var errs []error
 	for i, p := range peers {
 		src := discovery.SourceArg
 		if i >= nargs {
@@ -343,16 +343,18 @@ func (a *app) resolvePeers(ctx context.Context, peers []string, nargs int) ([]di
 		host, port, _ := peer.SplitAddr(p) // checked by the caller
 		ips, err := resolveHost(ctx, host)
 		if err != nil {
-			a.log.Warn().Err(err).Str("peer", p).Msg("peer address skipped")
-			firstErr = cmp.Or(firstErr, err)
+			skipped, errs = append(skipped, p), append(errs, err)
 			continue
 		}
 		for _, ip := range ips {
 			out = append(out, discovery.Peer{Addr: netip.AddrPortFrom(ip, port), Source: src})
 		}
 	}
-	if len(out) == 0 && firstErr != nil {
-		return nil, firstErr
+	if len(out) == 0 && len(errs) > 0 {
+		return nil, errs[0]
+	}
+	for i, p := range skipped {
+		a.log.Warn().Err(errs[i]).Str("peer", p).Msg("peer address skipped")
 	}
 	return out, nil
 }

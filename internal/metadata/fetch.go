@@ -117,12 +117,13 @@ func fetch(ctx context.Context, cfg FetchConfig, sess *extensions.Session) (*Res
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	l := &loop{
-		ctx:     ctx,
-		cfg:     &cfg,
-		sess:    sess,
-		sched:   NewScheduler(SchedulerConfig{Target: cfg.Target, Extension: cfg.Extension, MaxSize: cfg.MaxSize, MaxConns: cfg.MaxConns, MaxDialing: cfg.MaxDialing, Log: cfg.Log}),
-		events:  make(chan Event, 64),
-		workers: map[int]*worker{},
+		ctx:        ctx,
+		cfg:        &cfg,
+		sess:       sess,
+		sched:      NewScheduler(SchedulerConfig{Target: cfg.Target, Extension: cfg.Extension, MaxSize: cfg.MaxSize, MaxConns: cfg.MaxConns, MaxDialing: cfg.MaxDialing, Log: cfg.Log}),
+		events:     make(chan Event, 64),
+		workers:    map[int]*worker{},
+		interrupts: map[int]context.CancelFunc{},
 	}
 	plan := l.run()
 	cancel()
@@ -256,9 +257,6 @@ func (l *loop) deliver(o Order) {
 	}
 	ictx, cancel := context.WithCancel(l.ctx)
 	w.wake <- workerOrder{Order: o, interrupt: ictx}
-	if l.interrupts == nil {
-		l.interrupts = map[int]context.CancelFunc{}
-	}
 	if prev := l.interrupts[o.Peer]; prev != nil {
 		prev()
 	}

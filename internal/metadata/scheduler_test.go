@@ -178,6 +178,23 @@ func TestScheduler(t *testing.T) {
 			// A piece never asked for: a protocol violation.
 			{ms: 5400, ev: metadata.Data{Peer: 0, Piece: 9, Total: size, Bytes: []byte("x")}, closes: map[int]string{0: "piece 9, which was not requested"}, done: "not requested"},
 		}},
+		{"LT_metadata: late and repeated answers", metadata.SchedulerConfig{}, []step{
+			{ev: found(0)}, {ev: metadata.SourceDone{}},
+			{ev: lt(0, true), sends: map[int][]int{0: {0, 1}}},
+			{ms: 100, ev: ltData(0, 0), sends: map[int][]int{0: {2, 3}}, deadline: map[int]int{0: 1100}},
+			{ms: 110, ev: ltData(0, 0), sends: none, closes: map[int]string{}},
+			// Piece 1 times out: late; the window halves to 1.
+			{ms: 1100, ev: tick(0), sends: none, deadline: map[int]int{0: 3100}},
+			{ms: 1200, ev: ltData(0, 1), sends: none, closes: map[int]string{}},
+			{ms: 1300, ev: ltData(0, 2), sends: map[int][]int{0: {4}}},
+			{ms: 1400, ev: ltData(0, 3)},
+			{ms: 1500, ev: ltData(0, 4), done: "ok"},
+		}},
+		{"LT_metadata: bytes never asked for", metadata.SchedulerConfig{}, []step{
+			{ev: found(0)}, {ev: metadata.SourceDone{}},
+			{ev: lt(0, true), sends: map[int][]int{0: {0, 1}}},
+			{ms: 10, ev: ltData(0, 3), closes: map[int]string{0: "which were not requested"}, done: "not requested"},
+		}},
 		{"a liar is found and banned after a hash failure", metadata.SchedulerConfig{}, []step{
 			{ev: found(0)}, {ev: found(1)}, {ev: metadata.SourceDone{}},
 			{ev: ut(0), sends: map[int][]int{0: {0, 1}}},
