@@ -19,7 +19,7 @@ FUZZ_TARGETS := \
 	./internal/metadata:FuzzLTMessage \
 	./internal/metainfo:FuzzParseInfo
 
-.PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-serve clean
+.PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-go bench-quick bench-serve clean
 
 all: build
 
@@ -56,8 +56,17 @@ fuzz:
 fuzz-short:
 	$(MAKE) fuzz FUZZTIME=5s
 
-bench:
+# bench: the Go micro benchmarks, then scripts/bench.sh (real seeders on
+# 127.0.0.1, btext vs libtorrent's fetcher vs aria2c; about 15 minutes;
+# results and chart in bench/out). bench-quick: a try-out of the latter.
+bench: bench-go
+	scripts/bench.sh
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+bench-quick:
+	scripts/bench.sh --quick
 
 bench-serve:
 	scripts/bench-serve.sh
