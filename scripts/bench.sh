@@ -11,7 +11,7 @@
 #   --quick   fewer runs, seeders, sizes and round trips (a minute or two)
 #   --out DIR results.json, results.csv, chart.png, tables.md (default bench/out)
 # A full run takes about 15 minutes. Other flags go to benchrun (see
-# go run ./scripts/benchrun -h: -seeders, -sizes, -rtts, -runs, -slow-runs).
+# go run ./scripts/benchrun -h: -seeders, -sizes, -rtts, -runs, -other-runs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
@@ -31,18 +31,24 @@ done
 
 # The real peers (Debian packages; idempotent, fast when present).
 scripts/install-peers.sh
-# gnuplot for the chart. Without it the numbers are still measured and
-# written; only chart.png is missing.
-if ! command -v gnuplot >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "bench: installing gnuplot-nox" >&2
-        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends gnuplot-nox >/dev/null 2>&1 ||
-            { timeout 600 apt-get update >/dev/null 2>&1 &&
-              DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends gnuplot-nox >/dev/null 2>&1; } ||
-            echo "bench: could not install gnuplot-nox: no chart" >&2
-    else
-        echo "bench: gnuplot missing and cannot be installed (not root or no apt-get): no chart" >&2
-    fi
+# apt_install PKG: install one Debian package (apt-get update only if the
+# plain install fails); non-zero if it cannot.
+apt_install() {
+    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 || return 1
+    echo "bench: installing $1" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 apt-get install -y --no-install-recommends "$1" >/dev/null 2>&1 && return 0
+    timeout 600 apt-get update >/dev/null 2>&1 &&
+        timeout 600 apt-get install -y --no-install-recommends "$1" >/dev/null 2>&1
+}
+# GNU time measures each fetcher's peak RSS.
+if [ ! -x /usr/bin/time ] && ! apt_install time; then
+    echo "bench: /usr/bin/time (Debian package time) is missing and cannot be installed" >&2
+    exit 1
+fi
+# gnuplot draws the chart; without it the numbers are still measured.
+if ! command -v gnuplot >/dev/null 2>&1 && ! apt_install gnuplot-nox; then
+    echo "bench: gnuplot missing and cannot be installed: no chart" >&2
 fi
 
 go build -o bin/btext ./cmd/btext
