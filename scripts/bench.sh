@@ -11,7 +11,7 @@
 #   --quick   fewer runs, seeders, sizes and round trips (a minute or two)
 #   --out DIR results.json, results.csv, chart.png, tables.md (default bench/out)
 # A full run takes about 15 minutes. Other flags go to benchrun (see
-# go run ./scripts/benchrun -h: -seeders, -sizes, -rtts, -runs, -other-runs).
+# go run ./scripts/benchrun -h: -seeders, -sizes, -rtts, -runs, -other-runs, -aria2-runs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
