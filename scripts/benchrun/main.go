@@ -1103,7 +1103,7 @@ func targets(w io.Writer, res *Results) {
 	}
 	if bt, lt := get("btext", "libtorrent", "200B", 0), get("libtorrent", "libtorrent", "200B", 0); bt != nil && lt != nil {
 		rows = append(rows, row{"loopback, libtorrent seed, 200 B: ≥ 50× faster than libtorrent's fetcher",
-			fmt.Sprintf("%s vs %s: %.0f×", secs(bt.MedianMS), secs(lt.MedianMS), lt.RatioBtext), lt.RatioBtext >= 50})
+			fmt.Sprintf("%s vs %s: %.1f×", secs(bt.MedianMS), secs(lt.MedianMS), lt.RatioBtext), lt.RatioBtext >= 50})
 	}
 	if bt := get("btext", "libtorrent", "2.6MB", 0); bt != nil {
 		rows = append(rows, row{"loopback, libtorrent seed, 2.6 MB: ≤ 25 ms of btext's own time (elapsed_ms)",

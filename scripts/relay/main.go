@@ -65,8 +65,13 @@ func run(listen, to string, rtt, idle time.Duration) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	context.AfterFunc(ctx, func() { ln.Close() })
 	fmt.Printf("listening on %s\n", ln.Addr())
+	return serve(ctx, ln, to, rtt, idle)
+}
+
+// serve relays every connection ln accepts to to, until ctx is done.
+func serve(ctx context.Context, ln net.Listener, to string, rtt, idle time.Duration) error {
+	context.AfterFunc(ctx, func() { ln.Close() })
 	for {
 		c, err := ln.Accept()
 		if err != nil {
