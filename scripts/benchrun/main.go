@@ -267,7 +267,9 @@ type Machine struct {
 	MemTotal string `json:"mem_total"`
 	LoadAvg  string `json:"loadavg_start"`
 	LoadEnd  string `json:"loadavg_end"`
-	Kernel   string `json:"kernel"`
+	// Load1 is the 1-minute load average sampled every 15 s during the run.
+	Load1  []float64 `json:"load1_samples"`
+	Kernel string    `json:"kernel"`
 }
 
 type torrentFile struct {
@@ -283,6 +285,10 @@ func run(ctx context.Context, c config) error {
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
 	}
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	loads := make(chan []float64, 1)
+	go func() { loads <- sampleLoad(loadCtx) }()
 	torrents, err := makeTorrents(c)
 	if err != nil {
 		return fmt.Errorf("make torrents: %w", err)
@@ -308,6 +314,8 @@ func run(ctx context.Context, c config) error {
 		}
 	}
 	res.Machine.LoadEnd = loadavg()
+	stopLoad()
+	res.Machine.Load1 = <-loads
 	res.Seconds = time.Since(start).Seconds()
 	ratios(res.Cases)
 	if err := write(c.out, res); err != nil {
@@ -344,7 +352,18 @@ func (b *bench) seed(ctx context.Context, seeder string, tf torrentFile, res *Re
 	t0 := time.Now()
 	addr, stop, err := b.startSeeder(ctx, seeder, tf)
 	if err != nil {
-		return fmt.Errorf("start %s for %s: %w", seeder, tf.size.Name, err)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// One seeder that does not start costs its row, not the run.
+		fmt.Fprintf(os.Stderr, "benchrun: %s did not start for %s: %v\n", seeder, tf.size.Name, err)
+		for _, rtt := range b.c.rtts {
+			for _, f := range b.c.fetchers {
+				res.Cases = append(res.Cases, Case{Fetcher: f, Seeder: seeder, Size: tf.size.Name, InfoBytes: tf.infoBytes,
+					RTTms: int(rtt.Milliseconds()), Runs: 1, FirstError: "seeder did not start: " + err.Error()})
+			}
+		}
+		return nil
 	}
 	defer stop()
 	fmt.Fprintf(os.Stderr, "   ready at %s in %.1f s\n", addr, time.Since(t0).Seconds())
@@ -859,6 +878,24 @@ func machine() Machine {
 	return m
 }
 
+// sampleLoad samples the 1-minute load average every 15 s until ctx is done.
+func sampleLoad(ctx context.Context) []float64 {
+	var out []float64
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return out
+		case <-t.C:
+			if f := strings.Fields(loadavg()); len(f) > 0 {
+				v, _ := strconv.ParseFloat(f[0], 64)
+				out = append(out, v)
+			}
+		}
+	}
+}
+
 func loadavg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
 	f := strings.Fields(string(b))
@@ -1001,8 +1038,16 @@ set multiplot layout %d,%d title "Metadata fetch time, whole process, median (lo
 // report prints the tables (Markdown) that BENCHMARKS.md shows.
 func report(w io.Writer, res *Results) {
 	fmt.Fprintf(w, "\n## Metadata fetch, whole process (median of runs; peak RSS is the largest of the runs)\n\n")
-	fmt.Fprintf(w, "Machine: %s, nproc %d, %s RAM, load average %s at the start and %s at the end; %.0f s in all.\n\n",
-		res.Machine.CPU, res.Machine.NProc, res.Machine.MemTotal, res.Machine.LoadAvg, res.Machine.LoadEnd, res.Seconds)
+	load := ""
+	if l := res.Machine.Load1; len(l) > 0 {
+		var sum float64
+		for _, v := range l {
+			sum += v
+		}
+		load = fmt.Sprintf(" (1-minute load during the run: %.1f to %.1f, mean %.1f, on %d CPUs)", slices.Min(l), slices.Max(l), sum/float64(len(l)), res.Machine.NProc)
+	}
+	fmt.Fprintf(w, "Machine: %s, nproc %d, %s RAM, load average %s at the start and %s at the end%s; %.0f s in all.\n\n",
+		res.Machine.CPU, res.Machine.NProc, res.Machine.MemTotal, res.Machine.LoadAvg, res.Machine.LoadEnd, load, res.Seconds)
 	var rtts []int
 	for _, c := range res.Cases {
 		if !slices.Contains(rtts, c.RTTms) {
