@@ -25,7 +25,7 @@ FUZZ_TARGETS := \
 PREFIX    ?= /usr/local
 MANDIR    ?= $(PREFIX)/share/man
 
-.PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-serve clean man install
+.PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-go bench-quick bench-serve clean man install
 
 all: build
 
@@ -64,8 +64,17 @@ fuzz:
 fuzz-short:
 	$(MAKE) fuzz FUZZTIME=5s
 
-bench:
+# bench: the Go micro benchmarks, then scripts/bench.sh (real seeders on
+# 127.0.0.1, btext vs libtorrent's fetcher vs aria2c; about 15 minutes;
+# results and chart in bench/out). bench-quick: a try-out of the latter.
+bench: bench-go
+	scripts/bench.sh
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+bench-quick:
+	scripts/bench.sh --quick
 
 bench-serve:
 	scripts/bench-serve.sh
