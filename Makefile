@@ -1,5 +1,5 @@
 # btext: see README.md. Two commands do all set-up on a fresh machine:
-#   make demo   builds btext, serves testdata/demo.torrent on 127.0.0.1 and handshakes with it
+#   make demo   builds btext, serves testdata/demo.torrent on 127.0.0.1, handshakes with it and fetches its metadata
 #   make test   vet, unit/fuzz-seed/end-to-end tests with -race, and interop with real peers
 
 GO        ?= go
