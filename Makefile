@@ -30,7 +30,7 @@ MANDIR    ?= $(PREFIX)/share/man
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/btext
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/btext
 
 demo: build
 	scripts/demo.sh $(BIN)
