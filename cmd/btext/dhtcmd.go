@@ -30,13 +30,17 @@ node adds btext to its routing table), over IPv4 and IPv6 (BEP 32).`,
 
 type dhtNodeOptions struct{ json bool }
 
-// nodeAddr resolves a node's host:port once.
-func nodeAddr(ctx context.Context, s string) (netip.AddrPort, error) {
-	ps, err := resolvePeers(ctx, []string{s}, "")
+// dhtNode resolves a node's host:port and opens a DHT client to ask it.
+func (a *app) dhtNode(ctx context.Context, node string) (netip.AddrPort, *dht.Client, error) {
+	ps, err := resolvePeers(ctx, []string{node}, "")
 	if err != nil {
-		return netip.AddrPort{}, err
+		return netip.AddrPort{}, nil, err
 	}
-	return ps[0].Addr, nil
+	c, err := a.newDHT(discoverOptions{dhtBootstrap: []string{node}}, nil)
+	if err != nil {
+		return netip.AddrPort{}, nil, err
+	}
+	return ps[0].Addr, c, nil
 }
 
 func newDHTPingCmd(a *app) *cobra.Command {
@@ -65,11 +69,7 @@ type dhtPingReport struct {
 func (a *app) runDHTPing(ctx context.Context, node string, o dhtNodeOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	addr, err := nodeAddr(ctx, node)
-	if err != nil {
-		return err
-	}
-	c, err := a.newDHT(discoverOptions{dhtBootstrap: []string{node}}, nil)
+	addr, c, err := a.dhtNode(ctx, node)
 	if err != nil {
 		return err
 	}
@@ -241,11 +241,7 @@ func (a *app) runDHTSample(ctx context.Context, node string, o sampleOptions) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	addr, err := nodeAddr(ctx, node)
-	if err != nil {
-		return err
-	}
-	c, err := a.newDHT(discoverOptions{dhtBootstrap: []string{node}}, nil)
+	addr, c, err := a.dhtNode(ctx, node)
 	if err != nil {
 		return err
 	}

@@ -100,8 +100,8 @@ func fetchMagnet(t *testing.T, magnet string, args ...string) (fetchReport, stri
 	return rep, out
 }
 
-// announceOf is a .torrent's announce URL.
-func announceOf(t *testing.T, path string) string {
+// torrentDict is a .torrent file, decoded.
+func torrentDict(t *testing.T, path string) map[string]any {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -111,7 +111,12 @@ func announceOf(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ := d["announce"].(string)
+	return d
+}
+
+// announceOf is a .torrent's announce URL.
+func announceOf(t *testing.T, path string) string {
+	s, _ := torrentDict(t, path)["announce"].(string)
 	return s
 }
 
@@ -174,15 +179,6 @@ func TestInteropDHT(t *testing.T) {
 
 // nodesOf is a .torrent's BEP 5 "nodes" list.
 func nodesOf(t *testing.T, path string) []any {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := bencode.DecodeDict(b, bencode.Limits{MaxDepth: 64, MaxValues: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, _ := d["nodes"].([]any)
+	nodes, _ := torrentDict(t, path)["nodes"].([]any)
 	return nodes
 }

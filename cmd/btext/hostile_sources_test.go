@@ -38,18 +38,7 @@ func udpSource(t *testing.T, reply func(req []byte) []byte) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if r := reply(buf[:n]); r != nil {
-				pc.WriteTo(r, from)
-			}
-		}
-	}()
+	go serveUDP(pc, reply)
 	return pc.LocalAddr().String()
 }
 
