@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -57,6 +58,9 @@ func (w *worker) session(ctx context.Context) error {
 	}
 	if w.client == "" {
 		w.client = peer.ClientName(w.sess.Remote.PeerID)
+	}
+	if w.sess.Ext == nil {
+		return fmt.Errorf("extension protocol (BEP 10): %w: no extended handshake", extensions.ErrNotSupported)
 	}
 	reg := &w.sess.Registry
 	ut, _ := reg.ID(extensions.UTMetadata)
