@@ -140,7 +140,10 @@ func fetch(ctx context.Context, cfg FetchConfig, sess *extensions.Session) (*Res
 		res.Info = plan.Info
 		return res, nil
 	case plan.Done:
-		return res, plan.Err
+		// Asked again now that every worker has said why it ended: a
+		// violation the scheduler found is by now the connection's
+		// protocol error.
+		return res, l.sched.Failure()
 	case parent.Err() != nil && !errors.Is(parent.Err(), context.DeadlineExceeded):
 		return res, context.Cause(parent) // interrupted
 	}

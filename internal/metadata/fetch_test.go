@@ -218,3 +218,20 @@ func TestFetchDialCap(t *testing.T) {
 		t.Errorf("%d peers reported, %d connections accepted; want 2 and at most 2", len(res.Peers), accepted.Load())
 	}
 }
+
+// TestFetchViolation: what the scheduler finds wrong in a peer's answers
+// comes out as that connection's protocol error, in its real state.
+func TestFetchViolation(t *testing.T) {
+	info := peertest.InfoOfSize(3 * metadata.PieceSize)
+	s := &peertest.Seeder{Info: info, UT: 3, Unrequest: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := metadata.Fetch(ctx, fetchCfg(info, metadata.PeerList("test", ap(t, peertest.Listen(t, s.Play)))))
+	var pe *peer.ProtocolError
+	if !errors.As(err, &pe) || pe.State != peer.StateExtended || !strings.Contains(pe.Reason, "which was not requested") {
+		t.Fatalf("err %v, want a protocol error in state extended", err)
+	}
+	if len(res.Peers) != 1 || res.Peers[0].Error != err.Error() {
+		t.Errorf("%+v", res.Peers)
+	}
+}

@@ -124,6 +124,14 @@ func (LTDontHaveEvent) event() {}
 func (Tick) event()            {}
 func (Gone) event()            {}
 
+// Violation is a breach of BEP 9 or of LT_metadata the scheduler found in
+// what a peer sent (an answer to nothing asked, a size that contradicts
+// the one claimed). The peer's worker, which knows its connection's state,
+// reports it as a *peer.ProtocolError.
+type Violation struct{ Reason string }
+
+func (v *Violation) Error() string { return "protocol violation: " + v.Reason }
+
 // Plan is what the fetch loop must do after a step.
 type Plan struct {
 	Dial   []Dial
@@ -368,10 +376,8 @@ func (s *Scheduler) handle(ev Event) {
 	case Tick:
 		s.live(e.Peer)
 	case Gone:
-		if s.valid(e.Peer) && s.peers[e.Peer].phase != gone {
+		if s.valid(e.Peer) {
 			s.left(s.peers[e.Peer], e.Err)
-		} else if s.valid(e.Peer) && s.peers[e.Peer].err == nil {
-			s.peers[e.Peer].err = e.Err
 		}
 	}
 }
@@ -828,7 +834,9 @@ func (s *Scheduler) close(p *speer, err error) {
 
 // left forgets p: its requests return to the pool.
 func (s *Scheduler) left(p *speer, err error) {
-	if p.err == nil {
+	if p.err == nil || errors.As(p.err, new(*Violation)) && errors.As(err, new(*peer.ProtocolError)) {
+		// The worker reports a violation found here as its connection's
+		// protocol error, with the connection's real state.
 		p.err = err
 	}
 	if p.phase == gone {
@@ -869,7 +877,7 @@ func (s *Scheduler) orders() {
 func (s *Scheduler) onData(p *speer, m Data) {
 	i := m.Piece
 	violation := func(format string, args ...any) {
-		s.close(p, &peer.ProtocolError{State: peer.StateExtended, Reason: fmt.Sprintf(format, args...)})
+		s.close(p, &Violation{Reason: fmt.Sprintf(format, args...)})
 	}
 	if _, out := p.inflight[0]; i == 0 && len(p.probeSent) > 0 && (p.size == 0 || !out) {
 		// The answer to the size probe: piece 0 says the size.
@@ -978,7 +986,7 @@ func (s *Scheduler) askable(p *speer) bool {
 // onLTData takes an LT_metadata data message.
 func (s *Scheduler) onLTData(p *speer, m LTDataEvent) {
 	violation := func(format string, args ...any) {
-		s.close(p, &peer.ProtocolError{State: peer.StateExtended, Reason: fmt.Sprintf(format, args...)})
+		s.close(p, &Violation{Reason: fmt.Sprintf(format, args...)})
 	}
 	if len(p.probeSent) > 0 && (p.size == 0 || m.Offset == 0 && m.Total == p.size && len(m.Bytes) == probeLen(p.size)) {
 		if m.Offset != 0 {
@@ -1100,7 +1108,7 @@ func (s *Scheduler) put(p *speer, i int, data []byte) bool {
 		return p.phase == open
 	}
 	if err := s.asm.Put(i, data, p.idx); err != nil {
-		s.close(p, &peer.ProtocolError{State: peer.StateExtended, Reason: err.Error()})
+		s.close(p, &Violation{Reason: err.Error()})
 		return false
 	}
 	s.progress()
@@ -1140,7 +1148,8 @@ func (s *Scheduler) Failure() error {
 			return 5
 		case p.received > 0:
 			return 4
-		case errors.As(p.err, new(*peer.ProtocolError)), errors.As(p.err, new(*extensions.PayloadError)):
+		case errors.As(p.err, new(*peer.ProtocolError)), errors.As(p.err, new(*extensions.PayloadError)),
+			errors.As(p.err, new(*Violation)):
 			return 3
 		case errors.Is(p.err, extensions.ErrNotSupported):
 			return 2
