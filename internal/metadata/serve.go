@@ -222,11 +222,16 @@ func (s *Server) session(ctx context.Context, nc net.Conn, log *zerolog.Logger) 
 			}
 			batch = append(batch, *msg)
 		}
+		// The answers to the batch are queued and go out together, in
+		// one write: as fast as the peer asks, one system call for all.
 		p.queued = 0
 		for _, msg := range batch {
 			if err := p.handle(ctx, msg); err != nil {
 				return err
 			}
+		}
+		if err := c.Flush(ctx); err != nil {
+			return err
 		}
 		batch = batch[:0]
 	}
@@ -423,8 +428,19 @@ func answer[M interface{ AppendBinary([]byte) ([]byte, error) }](ctx context.Con
 	if err != nil {
 		return err
 	}
-	return p.Conn.WriteExtended(ctx, id, head, data)
+	// A write is bounded in time (peer.Config.WriteTimeout): a queue that
+	// would outgrow maxQueuedWrite goes out first, so that no write is
+	// longer than one LT_metadata answer was on its own.
+	if q := p.Conn.Queued(); q > 0 && q+len(head)+len(data) > maxQueuedWrite {
+		if err := p.Conn.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	return p.Conn.QueueExtended(id, head, data)
 }
+
+// maxQueuedWrite bounds the answers queued for one write.
+const maxQueuedWrite = 1 << 20
 
 // maxLTReply keeps an LT_metadata answer within the 1 MiB message cap
 // that libtorrent and btext apply.

@@ -98,6 +98,7 @@ type Conn struct {
 	remote Handshake
 	fr     FrameReader
 	wbuf   []byte
+	q      writeQueue // messages for the next write (QueueExtended)
 	pieces Pieces
 }
 
@@ -422,7 +423,12 @@ func (c *Conn) write(ctx context.Context, op string, b []byte) error {
 
 // writeBuffers writes bufs in order: with writev on a plain connection,
 // through the RC4 stream's bounded buffer on an encrypted one.
+// Queued messages go first, in the same write.
 func (c *Conn) writeBuffers(ctx context.Context, op string, bufs net.Buffers) error {
+	if c.q.n > 0 {
+		bufs = c.q.take(bufs)
+		defer c.q.reset()
+	}
 	stop, start := c.deadline(ctx, c.cfg.WriteTimeout)
 	defer stop()
 	var err error
