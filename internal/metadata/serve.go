@@ -150,20 +150,37 @@ func (s *Server) Stats() Stats {
 }
 
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
+	// A context of the connection's own: each read and write registers
+	// with it, and a thousand connections registering with the server's
+	// one would contend for its lock.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	log := s.cfg.Log.With().Str("peer", nc.RemoteAddr().String()).Logger()
-	log.Info().Msg("connection accepted")
-	err := s.session(ctx, nc, &log)
+	// At debug level: every connection is logged at info when it ends,
+	// and on its handshake.
+	log.Debug().Msg("connection accepted")
+	var p *servedPeer
+	err := s.session(ctx, nc, &log, &p)
 	var uh *extensions.UnknownHashError
+	level, msg := zerolog.InfoLevel, "connection closed"
 	switch {
 	case err == nil, ctx.Err() != nil:
-		log.Info().Msg("connection closed")
 	case errors.As(err, &uh):
 		logHandshake(log.Info(), uh.Remote).Msg("handshake for an unknown info hash: closing")
+		return
 	case errors.Is(err, peer.ErrClosedByPeer):
-		log.Info().Msg("peer closed the connection")
+		msg = "peer closed the connection"
 	default:
-		log.Warn().Err(err).Msg("connection closed")
+		level = zerolog.WarnLevel
 	}
+	ev := log.WithLevel(level)
+	if level == zerolog.WarnLevel {
+		ev = ev.Err(err)
+	}
+	if p != nil {
+		ev = ev.Int("requests", p.requests).Int("served", p.served).Int("refused", p.refused)
+	}
+	ev.Msg(msg)
 }
 
 func logHandshake(ev *zerolog.Event, h peer.Handshake) *zerolog.Event {
@@ -171,7 +188,9 @@ func logHandshake(ev *zerolog.Event, h peer.Handshake) *zerolog.Event {
 		Str("client", peer.ClientName(h.PeerID)).Str("reserved", h.Reserved.String())
 }
 
-func (s *Server) session(ctx context.Context, nc net.Conn, log *zerolog.Logger) error {
+// session serves one connection; *served is its state once the
+// handshakes are done, for the caller's last log line.
+func (s *Server) session(ctx context.Context, nc net.Conn, log *zerolog.Logger, served **servedPeer) error {
 	sess, err := extensions.Accept(ctx, nc, extensions.AcceptOptions{
 		PeerID:           s.cfg.PeerID,
 		Hashes:           &s.hashes,
@@ -198,6 +217,7 @@ func (s *Server) session(ctx context.Context, nc net.Conn, log *zerolog.Logger) 
 		return err
 	}
 	p := &servedPeer{Session: sess, t: t, log: log, srv: s}
+	*served = p
 	if t.Pieces > 0 {
 		c.Pieces().SetCount(t.Pieces)
 	}
@@ -298,6 +318,9 @@ type servedPeer struct {
 	dropAt time.Time
 	srv    *Server
 	queued int
+	// requests counts the metadata requests received, served and
+	// refused those answered.
+	requests, served, refused int
 }
 
 // handle logs a message, decoded (have and lt_donthave with their piece),
@@ -307,11 +330,24 @@ func (p *servedPeer) handle(ctx context.Context, msg peer.Message) error {
 	if err != nil {
 		return err
 	}
-	ev := p.log.Info().Str("msg", e.String())
-	if e.Piece != nil {
-		ev = ev.Uint32("piece", *e.Piece)
+	request := !msg.KeepAlive && msg.ID == peer.Extended &&
+		(msg.Payload[0] == extensions.LocalUTMetadata || msg.Payload[0] == extensions.LocalLTMetadata)
+	// A metadata request is logged at debug level, with its answer (see
+	// answer): a fetch sends them by the hundred, and at info level the
+	// log lines cost serve more than the answers. The connection's last
+	// line counts them.
+	level := zerolog.InfoLevel
+	if request {
+		level = zerolog.DebugLevel
+		p.requests++
 	}
-	ev.Msg("recv " + e.Type)
+	if ev := p.log.WithLevel(level); ev.Enabled() {
+		ev = ev.Str("msg", e.String())
+		if e.Piece != nil {
+			ev = ev.Uint32("piece", *e.Piece)
+		}
+		ev.Msg("recv " + e.Type)
+	}
 	if msg.KeepAlive || msg.ID != peer.Extended {
 		return nil
 	}
@@ -415,9 +451,11 @@ func answer[M interface{ AppendBinary([]byte) ([]byte, error) }](ctx context.Con
 	}
 	if reason != "" {
 		p.srv.rejects.Add(1)
+		p.refused++
 		r.fields(p.log.Info()).Str("reason", reason).Msg(r.refused)
 	} else {
 		p.srv.pieces.Add(1)
+		p.served++
 		r.fields(p.log.Debug()).Msg(r.served)
 	}
 	// The message without its data, then the data itself: a slice of the

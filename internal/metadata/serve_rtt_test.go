@@ -3,8 +3,12 @@ package metadata_test
 import (
 	"context"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/btext/btext/internal/extensions"
 	"github.com/btext/btext/internal/metadata"
@@ -100,4 +104,35 @@ func burst(b *testing.B, addr string, hash peer.Hash, n int) {
 			got++
 		}
 	}
+}
+
+// BenchmarkServeFetches: whole metadata fetches of a 100 KB info dict (7
+// pieces) from btext's serving side on loopback, 100 at a time, with
+// serve logging at info level as btext serve does (to a file, console
+// format): the serving side's cost per fetch, connection included.
+func BenchmarkServeFetches(b *testing.B) {
+	info := peertest.InfoOfSize(100_074)
+	f, err := os.Create(filepath.Join(b.TempDir(), "serve.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() }) // after the server stops (cleanups run last first)
+	log := zerolog.New(zerolog.ConsoleWriter{Out: f, TimeFormat: "15:04:05.000", NoColor: true}).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	addr, _ := peertest.Serve(b, metadata.ServerConfig{Log: log}, info)
+	hash := peertest.HashOf(info)
+	ap := netip.MustParseAddrPort(addr)
+	b.SetParallelism(50) // 100 fetchers on 2 cores
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)},
+				Peers: metadata.PeerList("arg", ap), Session: extensions.Options{PeerID: peer.RandomPeerID()}})
+			cancel()
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

@@ -189,6 +189,25 @@ func (c *Conn) MessageBuffered() bool {
 	return n <= c.cfg.MaxMessageLen && uint64(avail) >= 4+uint64(n)
 }
 
+// frameBuffered reports whether the rest of a whole frame is in our read
+// buffer, so that reading it does no I/O.
+func (c *Conn) frameBuffered() bool {
+	avail := c.br.Buffered()
+	need, partial := c.fr.pending()
+	if partial {
+		return avail >= need
+	}
+	if avail < 4 {
+		return false
+	}
+	hdr, err := c.br.Peek(4) // does not block: the bytes are there
+	if err != nil {
+		return false
+	}
+	n := binary.BigEndian.Uint32(hdr)
+	return n <= c.cfg.MaxMessageLen && uint64(avail) >= 4+uint64(n)
+}
+
 // RandomPeerID returns an Azureus-style peer id "-BX0100-" and 12 random bytes.
 func RandomPeerID() PeerID {
 	var id PeerID
@@ -282,10 +301,17 @@ func (c *Conn) ReadHandshake(ctx context.Context) (Handshake, error) {
 // anything is allocated.
 func (c *Conn) ReadMessage(ctx context.Context) (Message, error) {
 	const op = "read message"
-	stop, start := c.deadline(ctx, c.cfg.ReadTimeout)
-	defer stop()
-	if c.cfg.QuickAck {
-		quickAck(c.nc)
+	var start time.Time
+	// A whole frame already in our buffer is read without I/O: no
+	// deadline to set, which costs a timer and a context registration per
+	// message (serve reads the requests that arrived together this way).
+	if ctx.Err() != nil || !c.frameBuffered() {
+		var stop func()
+		stop, start = c.deadline(ctx, c.cfg.ReadTimeout)
+		defer stop()
+		if c.cfg.QuickAck {
+			quickAck(c.nc)
+		}
 	}
 	msg, err := c.fr.Next()
 	if err != nil {

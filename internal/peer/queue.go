@@ -79,3 +79,16 @@ func (q *writeQueue) reset() {
 	}
 	q.mark, q.n = 0, 0
 }
+
+// QueueHandshake queues our BT handshake for the next write, so that what
+// follows it (the extended handshake, once the peer's reserved bits are
+// known) goes out in the same write.
+func (c *Conn) QueueHandshake(h Handshake) error {
+	if err := c.m.sendHandshake(h.Reserved); err != nil {
+		return err
+	}
+	c.q.buf, _ = h.AppendBinary(c.q.buf)
+	c.q.n += HandshakeLen
+	c.log.Debug().Str("reserved", h.Reserved.String()).Str("info_hash", h.InfoHash.String()).Msg("queue handshake")
+	return nil
+}
