@@ -11,13 +11,18 @@
 # Environment: PIECES (content pieces of the torrent, 20 bytes of info dict
 # each; default 5000, a 100 KB info dict of 7 metadata pieces), DURATION
 # (per run, default 10s), CONCS (default "100 1000"), SEEDERS (default
-# "btext libtorrent libtorrent-tuned"). Prints one line per run and a table.
+# "btext libtorrent libtorrent-tuned"), ROUNDS (default 3: the seeders take
+# turns, so that a change in the machine's load falls on each alike).
+# Prints one line per run, a table of every run and one of the medians.
+# The machine is shared: fetches/s move with its load (printed with each
+# run); the seeder's CPU time a fetch moves much less.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PIECES=${PIECES:-5000}
 DURATION=${DURATION:-10s}
 CONCS=${CONCS:-"100 1000"}
 SEEDERS=${SEEDERS:-"btext libtorrent libtorrent-tuned"}
+ROUNDS=${ROUNDS:-3}
 
 scripts/install-peers.sh
 go build -o bin/btext ./cmd/btext
@@ -69,6 +74,7 @@ stop_libtorrent() {
 }
 
 results=()
+for round in $(seq 1 "$ROUNDS"); do
 for conc in $CONCS; do
 	for seeder in $SEEDERS; do
 		case $seeder in
@@ -83,6 +89,7 @@ for conc in $CONCS; do
 		results+=("$seeder $conc $(grep '^result' <<<"$out") load=$(cut -d' ' -f1 /proc/loadavg)")
 	done
 done
+done
 
 echo
 printf '| seeder | fetchers | fetches/s | failed | seeder CPU ms a fetch | peak RSS (MiB) | before the load (MiB) | load |\n'
@@ -96,4 +103,30 @@ for r in "${results[@]}"; do
 	for kv in "$@"; do f[${kv%%=*}]=${kv#*=}; done
 	printf '| %s | %s | %s | %s | %s | %.1f | %.1f | %s |\n' "$seeder" "$conc" "${f[fetches_per_s]}" "${f[failed]}" \
 		"${f[cpu_ms_per_fetch]}" "$(echo "${f[peak_rss_kib]} / 1024" | bc -l)" "$(echo "${f[peak_rss_before_kib]} / 1024" | bc -l)" "${f[load]}"
+done
+
+# Medians per seeder and concurrency.
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+field() { # seeder conc key
+	for r in "${results[@]}"; do
+		set -- $r
+		[ "$1 $2" = "$S $C" ] || continue
+		for kv in "$@"; do
+			if [ "${kv%%=*}" = "$K" ]; then echo "${kv#*=}"; fi
+		done
+	done
+}
+echo
+echo "medians of $ROUNDS rounds:"
+printf '| seeder | fetchers | fetches/s | failed | seeder CPU ms a fetch | peak RSS (MiB) | load |\n'
+printf '|---|---|---|---|---|---|---|\n'
+for C in $CONCS; do
+	for S in $SEEDERS; do
+		K=fetches_per_s; fps=$(field | median)
+		K=failed; failed=$(field | median)
+		K=cpu_ms_per_fetch; cpu=$(field | median)
+		K=peak_rss_kib; rss=$(field | median)
+		K=load; load=$(field | median)
+		printf '| %s | %s | %s | %s | %s | %.1f | %s |\n' "$S" "$C" "$fps" "$failed" "$cpu" "$(echo "$rss / 1024" | bc -l)" "$load"
+	done
 done
