@@ -2,8 +2,10 @@
 # btext serve next to libtorrent seeding the same torrent, on 127.0.0.1:
 # metadata fetches per second that each answers with 100 and 1,000
 # concurrent fetchers (scripts/loadgen -against), the seeder's CPU time
-# per fetch, and its peak RSS (VmHWM from /proc/PID/status; each run has a
-# fresh seeder process). libtorrent runs twice: as start-peer.sh starts it
+# per fetch, the most RSS it had during the load, and its peak RSS (VmHWM
+# from /proc/PID/status; each run has a fresh seeder process, and
+# libtorrent's peak is reached at start, when it checks the content).
+# libtorrent runs twice: as start-peer.sh starts it
 # (defaults, with allow_multiple_connections_per_ip, since every fetcher
 # comes from 127.0.0.1), and with room for the load (connections_limit and
 # listen_queue_size raised to what btext serve has by default).
@@ -92,8 +94,8 @@ done
 done
 
 echo
-printf '| seeder | fetchers | fetches/s | failed | seeder CPU ms a fetch | peak RSS (MiB) | before the load (MiB) | load |\n'
-printf '|---|---|---|---|---|---|---|---|\n'
+printf '| seeder | fetchers | fetches/s | failed | seeder CPU ms a fetch | RSS during the load (MiB) | peak RSS (MiB) | before the load (MiB) | load |\n'
+printf '|---|---|---|---|---|---|---|---|---|\n'
 for r in "${results[@]}"; do
 	# shellcheck disable=SC2086
 	set -- $r
@@ -101,8 +103,9 @@ for r in "${results[@]}"; do
 	shift 3
 	declare -A f=()
 	for kv in "$@"; do f[${kv%%=*}]=${kv#*=}; done
-	printf '| %s | %s | %s | %s | %s | %.1f | %.1f | %s |\n' "$seeder" "$conc" "${f[fetches_per_s]}" "${f[failed]}" \
-		"${f[cpu_ms_per_fetch]}" "$(echo "${f[peak_rss_kib]} / 1024" | bc -l)" "$(echo "${f[peak_rss_before_kib]} / 1024" | bc -l)" "${f[load]}"
+	printf '| %s | %s | %s | %s | %s | %.1f | %.1f | %.1f | %s |\n' "$seeder" "$conc" "${f[fetches_per_s]}" "${f[failed]}" \
+		"${f[cpu_ms_per_fetch]}" "$(echo "${f[load_rss_kib]} / 1024" | bc -l)" "$(echo "${f[peak_rss_kib]} / 1024" | bc -l)" \
+		"$(echo "${f[peak_rss_before_kib]} / 1024" | bc -l)" "${f[load]}"
 done
 
 # Medians per seeder and concurrency.
@@ -118,15 +121,17 @@ field() { # seeder conc key
 }
 echo
 echo "medians of $ROUNDS rounds:"
-printf '| seeder | fetchers | fetches/s | failed | seeder CPU ms a fetch | peak RSS (MiB) | load |\n'
-printf '|---|---|---|---|---|---|---|\n'
+printf '| seeder | fetchers | fetches/s | failed | seeder CPU ms a fetch | RSS during the load (MiB) | peak RSS (MiB) | load |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
 for C in $CONCS; do
 	for S in $SEEDERS; do
 		K=fetches_per_s; fps=$(field | median)
 		K=failed; failed=$(field | median)
 		K=cpu_ms_per_fetch; cpu=$(field | median)
+		K=load_rss_kib; lrss=$(field | median)
 		K=peak_rss_kib; rss=$(field | median)
 		K=load; load=$(field | median)
-		printf '| %s | %s | %s | %s | %s | %.1f | %s |\n' "$S" "$C" "$fps" "$failed" "$cpu" "$(echo "$rss / 1024" | bc -l)" "$load"
+		printf '| %s | %s | %s | %s | %s | %.1f | %.1f | %s |\n' "$S" "$C" "$fps" "$failed" "$cpu" \
+			"$(echo "$lrss / 1024" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$load"
 	done
 done

@@ -67,6 +67,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.MaxPeers <= 0 {
 		cfg.MaxPeers = DefaultMaxPeers
 	}
+	if cfg.Peer.ReadBufferSize <= 0 {
+		cfg.Peer.ReadBufferSize = serveReadBuffer
+	}
 	s := &Server{cfg: cfg, byHash: make(map[peer.Hash]*metainfo.Torrent)}
 	for _, t := range cfg.Torrents {
 		var hashes []peer.Hash
@@ -305,6 +308,12 @@ func (p *servedPeer) sendDrop(ctx context.Context) error {
 	p.log.Info().Uint32("piece", d.Piece).Uint8("id", id).Msg("sent lt_donthave")
 	return p.Conn.WriteMessage(ctx, peer.ExtendedMessage(id, b))
 }
+
+// serveReadBuffer is a served connection's read buffer: peers send serve
+// handshakes and requests of 30 bytes or so, and with a thousand peers
+// the default 4 KiB each was the largest part of serve's heap. Requests
+// beyond it wait in the kernel, where MessageBuffered still sees them.
+const serveReadBuffer = 1 << 10
 
 // maxBatch bounds how many buffered messages are taken at once.
 const maxBatch = 2 * DefaultServeReqq

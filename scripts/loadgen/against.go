@@ -72,10 +72,11 @@ func writeTorrent(dir string, pieces int) error {
 // at addr (btext serve or any other client), one fetch after another,
 // for d; then it waits for the fetches under way and reports the fetches
 // completed within d per second, the seeder's CPU time (user and system)
-// per fetch, and the peak RSS (VmHWM) of the seeder's process pid, before
-// the load and after. Its last line is for scripts:
+// per fetch, the most RSS it had during the load (sampled every 20 ms), and
+// the peak RSS (VmHWM) of the seeder's process pid, before the load and
+// after. Its last line is for scripts:
 //
-//	result fetches=N failed=N fetches_per_s=R cpu_ms_per_fetch=C peak_rss_kib=K peak_rss_before_kib=K
+//	result fetches=N failed=N fetches_per_s=R cpu_ms_per_fetch=C load_rss_kib=K peak_rss_kib=K peak_rss_before_kib=K
 func runAgainst(addr, hashHex string, pid, conc int, d, limit time.Duration) error {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
@@ -106,6 +107,19 @@ func runAgainst(addr, hashHex string, pid, conc int, d, limit time.Duration) err
 	cpu0 := procCPU(pid)
 	start := time.Now()
 	end := start.Add(d)
+	// The seeder's RSS, sampled during the load: VmHWM also holds what
+	// it took before (libtorrent's check of the content at start).
+	var maxRSS atomic.Int64
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for time.Now().Before(end) && ctx.Err() == nil {
+			if r := procStatusKiB(pid, "VmRSS:"); r > maxRSS.Load() {
+				maxRSS.Store(r)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	var wg sync.WaitGroup
 	for range conc {
 		wg.Go(func() {
@@ -133,20 +147,21 @@ func runAgainst(addr, hashHex string, pid, conc int, d, limit time.Duration) err
 		})
 	}
 	wg.Wait()
+	<-sampled
 	elapsed := time.Since(start)
 	hwm := procHWM(pid)
 	cpuMS := float64((procCPU(pid) - cpu0).Microseconds()) / 1000
 	perFetch := cpuMS / float64(max(1, done.Load()+late.Load()))
 	// Fetches completed within the window, per second of it.
 	rate := float64(done.Load()) / d.Seconds()
-	fmt.Printf("%s (pid %d), %d concurrent fetchers for %v: %d fetches ok (%d more after), %d failed, in %v: %.0f fetches/s; seeder CPU %.2f s (%.2f ms a fetch); peak RSS %d KiB (%d KiB before the load)\n",
+	fmt.Printf("%s (pid %d), %d concurrent fetchers for %v: %d fetches ok (%d more after), %d failed, in %v: %.0f fetches/s; seeder CPU %.2f s (%.2f ms a fetch); RSS during the load up to %d KiB; peak RSS %d KiB (%d KiB before the load)\n",
 		addr, pid, conc, d, done.Load(), late.Load(), failed.Load(), elapsed.Round(time.Millisecond), rate,
-		cpuMS/1000, perFetch, hwm, hwm0)
+		cpuMS/1000, perFetch, maxRSS.Load(), hwm, hwm0)
 	for e, n := range failures {
 		fmt.Printf("  failure (%d+): %s\n", n, e)
 	}
-	fmt.Printf("result fetches=%d failed=%d fetches_per_s=%.0f cpu_ms_per_fetch=%.2f peak_rss_kib=%d peak_rss_before_kib=%d\n",
-		done.Load(), failed.Load(), rate, perFetch, hwm, hwm0)
+	fmt.Printf("result fetches=%d failed=%d fetches_per_s=%.0f cpu_ms_per_fetch=%.2f load_rss_kib=%d peak_rss_kib=%d peak_rss_before_kib=%d\n",
+		done.Load(), failed.Load(), rate, perFetch, maxRSS.Load(), hwm, hwm0)
 	return nil
 }
 
@@ -170,4 +185,19 @@ func procCPU(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// procStatusKiB reads one "Key: N kB" line of /proc/PID/status.
+func procStatusKiB(pid int, key string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, key); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
 }
