@@ -330,6 +330,7 @@ type servedPeer struct {
 	// requests counts the metadata requests received, served and
 	// refused those answered.
 	requests, served, refused int
+	head                      []byte // scratch for an answer's head
 }
 
 // handle logs a message, decoded (have and lt_donthave with their piece),
@@ -375,7 +376,9 @@ func (p *servedPeer) handle(ctx context.Context, msg peer.Message) error {
 // answer). A malformed message is logged and ignored.
 func (p *servedPeer) serveUT(ctx context.Context, payload []byte) error {
 	var m UTMessage
-	if err := m.UnmarshalBinary(payload); err != nil {
+	if piece, ok := parseUTRequest(payload); ok {
+		m = UTMessage{Type: UTRequest, Piece: piece, TotalSize: -1}
+	} else if err := m.UnmarshalBinary(payload); err != nil {
 		p.log.Warn().Err(err).Msg("ignored")
 		return nil
 	}
@@ -389,12 +392,12 @@ func (p *servedPeer) serveUT(ctx context.Context, payload []byte) error {
 	if n := PieceCount(size); m.Piece >= int64(n) {
 		r.outOfRange = fmt.Sprintf("piece out of range 0..%d", n-1)
 	}
-	return answer(ctx, p, r, func(refuse bool) (UTMessage, []byte) {
+	return answer(ctx, p, r, func(refuse bool) (utAnswer, []byte) {
 		if refuse {
-			return UTMessage{Type: UTReject, Piece: m.Piece, TotalSize: -1}, nil
+			return utAnswer{Type: UTReject, Piece: m.Piece, TotalSize: -1}, nil
 		}
 		i := int(m.Piece)
-		return UTMessage{Type: UTData, Piece: m.Piece, TotalSize: int64(size)},
+		return utAnswer{Type: UTData, Piece: m.Piece, TotalSize: int64(size)},
 			p.t.Info[i*PieceSize : i*PieceSize+PieceLen(size, i)]
 	})
 }
@@ -471,10 +474,11 @@ func answer[M interface{ AppendBinary([]byte) ([]byte, error) }](ctx context.Con
 	// info dict, which goes out without a copy (up to 1 MiB for
 	// LT_metadata; 200 such answers once cost serve 300 MiB).
 	m, data := build(reason != "")
-	head, err := m.AppendBinary(nil)
+	head, err := m.AppendBinary(p.head[:0]) // copied by QueueExtended
 	if err != nil {
 		return err
 	}
+	p.head = head
 	// A write is bounded in time (peer.Config.WriteTimeout): a queue that
 	// would outgrow maxQueuedWrite goes out first, so that no write is
 	// longer than one LT_metadata answer was on its own.
