@@ -7,7 +7,8 @@
 # loadgen (-peers, -fetches, -slowloris, -flood, -size, -limit).
 # Then memory per connection: an 8 MiB info dict, 200 peers that each take
 # one ~1 MiB LT_metadata reply and stay idle, plain and over RC4; prints
-# serve's RSS with them all idle (docs/wire.md has the figures).
+# serve's RSS with them all idle (docs/wire.md has the figures). Last,
+# scripts/bench-serve-vs.sh: btext serve next to libtorrent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go build -o bin/btext ./cmd/btext
@@ -15,3 +16,6 @@ go run ./scripts/loadgen -bin bin/btext "$@"
 for enc in off prefer; do
 	go run ./scripts/loadgen -bin bin/btext -idle 200 -size 8388608 -idle-encryption "$enc"
 done
+# btext serve next to libtorrent seeding the same torrent: fetches/s with
+# 100 and 1,000 concurrent fetchers, CPU a fetch, peak RSS (docs/serve.md).
+scripts/bench-serve-vs.sh

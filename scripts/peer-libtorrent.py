@@ -4,6 +4,7 @@
 usage: peer-libtorrent.py --torrent FILE --save-path DIR --port N
                           [--listen-ip 127.0.0.1] [--pex] [--multi-per-ip] [--tracker URL]
                           [--ignore-stdin] [--check-timeout S] [--verbose]
+                          [--set KEY=VALUE]...
 
 DHT, LSD, UPnP and NAT-PMP are off; trackers, web seeds and DHT nodes are
 stripped from the torrent (--tracker adds one back: it must be on loopback); outgoing connections are bound to the listen IP and
@@ -94,6 +95,9 @@ def main():
                          " each time a connected peer's pieces (as libtorrent sees them) change")
     ap.add_argument("--encryption", choices=("enabled", "forced", "disabled"), default="enabled",
                     help="libtorrent's in/out_enc_policy (MSE/PE); forced also allows only RC4")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a libtorrent setting (settings_pack name), e.g. connections_limit=2000;"
+                         " integers and true/false are converted")
     a = ap.parse_args()
 
     if not ipaddress.ip_address(a.listen_ip).is_loopback:
@@ -134,6 +138,19 @@ def main():
     settings["out_enc_policy"] = policy
     if a.encryption == "forced":
         settings["allowed_enc_level"] = 2  # pe_rc4
+    for kv in a.set:
+        k, sep, v = kv.partition("=")
+        if not sep or k in ("listen_interfaces", "outgoing_interfaces"):
+            log("bad or refused --set %r" % kv)
+            return 1
+        if v in ("true", "false"):
+            v = v == "true"
+        else:
+            try:
+                v = int(v)
+            except ValueError:
+                pass
+        settings[k] = v
     ses = lt.session(settings)
     # Belt and braces: peers outside loopback are blocked both ways.
     ipf = lt.ip_filter()

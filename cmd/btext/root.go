@@ -194,7 +194,7 @@ func (a *app) setup(cmd *cobra.Command) error {
 	case "json":
 		w = a.stderr
 	case "console":
-		w = zerolog.ConsoleWriter{Out: a.stderr, TimeFormat: "15:04:05.000", NoColor: true}
+		w = newConsoleWriter(a.stderr, "15:04:05.000") // zerolog.ConsoleWriter's format, faster
 	default:
 		return usagef("--log-format %q: want console or json", a.logFormat)
 	}

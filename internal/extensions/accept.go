@@ -92,12 +92,17 @@ func accept(ctx context.Context, c *peer.Conn, opt AcceptOptions) (*Session, err
 		return nil, &UnknownHashError{Remote: h}
 	}
 	reply := peer.Handshake{Reserved: peer.LocalReserved(), InfoHash: h.InfoHash, PeerID: opt.PeerID}
-	if err := c.WriteHandshake(ctx, reply); err != nil {
-		return nil, err
-	}
 	s := &Session{Conn: c, Remote: h}
 	if !h.Reserved.Extended() {
+		if err := c.WriteHandshake(ctx, reply); err != nil {
+			return nil, err
+		}
 		return s, fmt.Errorf("extension protocol (BEP 10): %w: reserved bytes %s lack bit 0x10 in byte 5", ErrNotSupported, h.Reserved)
+	}
+	// The peer speaks BEP 10: our BT handshake and our extended handshake
+	// go out in one write (Exchange sends what is queued first).
+	if err := c.QueueHandshake(reply); err != nil {
+		return nil, err
 	}
 	var local Local
 	if opt.Local != nil {

@@ -67,6 +67,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.MaxPeers <= 0 {
 		cfg.MaxPeers = DefaultMaxPeers
 	}
+	if cfg.Peer.ReadBufferSize <= 0 {
+		cfg.Peer.ReadBufferSize = serveReadBuffer
+	}
 	s := &Server{cfg: cfg, byHash: make(map[peer.Hash]*metainfo.Torrent)}
 	for _, t := range cfg.Torrents {
 		var hashes []peer.Hash
@@ -150,20 +153,37 @@ func (s *Server) Stats() Stats {
 }
 
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
+	// A context of the connection's own: each read and write registers
+	// with it, and a thousand connections registering with the server's
+	// one would contend for its lock.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	log := s.cfg.Log.With().Str("peer", nc.RemoteAddr().String()).Logger()
-	log.Info().Msg("connection accepted")
-	err := s.session(ctx, nc, &log)
+	// At debug level: every connection is logged at info when it ends,
+	// and on its handshake.
+	log.Debug().Msg("connection accepted")
+	var p *servedPeer
+	err := s.session(ctx, nc, &log, &p)
 	var uh *extensions.UnknownHashError
+	level, msg := zerolog.InfoLevel, "connection closed"
 	switch {
 	case err == nil, ctx.Err() != nil:
-		log.Info().Msg("connection closed")
 	case errors.As(err, &uh):
 		logHandshake(log.Info(), uh.Remote).Msg("handshake for an unknown info hash: closing")
+		return
 	case errors.Is(err, peer.ErrClosedByPeer):
-		log.Info().Msg("peer closed the connection")
+		msg = "peer closed the connection"
 	default:
-		log.Warn().Err(err).Msg("connection closed")
+		level = zerolog.WarnLevel
 	}
+	ev := log.WithLevel(level)
+	if level == zerolog.WarnLevel {
+		ev = ev.Err(err)
+	}
+	if p != nil {
+		ev = ev.Int("requests", p.requests).Int("served", p.served).Int("refused", p.refused)
+	}
+	ev.Msg(msg)
 }
 
 func logHandshake(ev *zerolog.Event, h peer.Handshake) *zerolog.Event {
@@ -171,7 +191,9 @@ func logHandshake(ev *zerolog.Event, h peer.Handshake) *zerolog.Event {
 		Str("client", peer.ClientName(h.PeerID)).Str("reserved", h.Reserved.String())
 }
 
-func (s *Server) session(ctx context.Context, nc net.Conn, log *zerolog.Logger) error {
+// session serves one connection; *served is its state once the
+// handshakes are done, for the caller's last log line.
+func (s *Server) session(ctx context.Context, nc net.Conn, log *zerolog.Logger, served **servedPeer) error {
 	sess, err := extensions.Accept(ctx, nc, extensions.AcceptOptions{
 		PeerID:           s.cfg.PeerID,
 		Hashes:           &s.hashes,
@@ -198,6 +220,7 @@ func (s *Server) session(ctx context.Context, nc net.Conn, log *zerolog.Logger) 
 		return err
 	}
 	p := &servedPeer{Session: sess, t: t, log: log, srv: s}
+	*served = p
 	if t.Pieces > 0 {
 		c.Pieces().SetCount(t.Pieces)
 	}
@@ -222,11 +245,16 @@ func (s *Server) session(ctx context.Context, nc net.Conn, log *zerolog.Logger) 
 			}
 			batch = append(batch, *msg)
 		}
+		// The answers to the batch are queued and go out together, in
+		// one write: as fast as the peer asks, one system call for all.
 		p.queued = 0
 		for _, msg := range batch {
 			if err := p.handle(ctx, msg); err != nil {
 				return err
 			}
+		}
+		if err := c.Flush(ctx); err != nil {
+			return err
 		}
 		batch = batch[:0]
 	}
@@ -281,6 +309,12 @@ func (p *servedPeer) sendDrop(ctx context.Context) error {
 	return p.Conn.WriteMessage(ctx, peer.ExtendedMessage(id, b))
 }
 
+// serveReadBuffer is a served connection's read buffer: peers send serve
+// handshakes and requests of 30 bytes or so, and with a thousand peers
+// the default 4 KiB each was the largest part of serve's heap. Requests
+// beyond it wait in the kernel, where MessageBuffered still sees them.
+const serveReadBuffer = 1 << 10
+
 // maxBatch bounds how many buffered messages are taken at once.
 const maxBatch = 2 * DefaultServeReqq
 
@@ -293,6 +327,10 @@ type servedPeer struct {
 	dropAt time.Time
 	srv    *Server
 	queued int
+	// requests counts the metadata requests received, served and
+	// refused those answered.
+	requests, served, refused int
+	head                      []byte // scratch for an answer's head
 }
 
 // handle logs a message, decoded (have and lt_donthave with their piece),
@@ -302,11 +340,24 @@ func (p *servedPeer) handle(ctx context.Context, msg peer.Message) error {
 	if err != nil {
 		return err
 	}
-	ev := p.log.Info().Str("msg", e.String())
-	if e.Piece != nil {
-		ev = ev.Uint32("piece", *e.Piece)
+	request := !msg.KeepAlive && msg.ID == peer.Extended &&
+		(msg.Payload[0] == extensions.LocalUTMetadata || msg.Payload[0] == extensions.LocalLTMetadata)
+	// A metadata request is logged at debug level, with its answer (see
+	// answer): a fetch sends them by the hundred, and at info level the
+	// log lines cost serve more than the answers. The connection's last
+	// line counts them.
+	level := zerolog.InfoLevel
+	if request {
+		level = zerolog.DebugLevel
+		p.requests++
 	}
-	ev.Msg("recv " + e.Type)
+	if ev := p.log.WithLevel(level); ev.Enabled() {
+		ev = ev.Str("msg", e.String())
+		if e.Piece != nil {
+			ev = ev.Uint32("piece", *e.Piece)
+		}
+		ev.Msg("recv " + e.Type)
+	}
 	if msg.KeepAlive || msg.ID != peer.Extended {
 		return nil
 	}
@@ -325,7 +376,9 @@ func (p *servedPeer) handle(ctx context.Context, msg peer.Message) error {
 // answer). A malformed message is logged and ignored.
 func (p *servedPeer) serveUT(ctx context.Context, payload []byte) error {
 	var m UTMessage
-	if err := m.UnmarshalBinary(payload); err != nil {
+	if piece, ok := parseUTRequest(payload); ok {
+		m = UTMessage{Type: UTRequest, Piece: piece, TotalSize: -1}
+	} else if err := m.UnmarshalBinary(payload); err != nil {
 		p.log.Warn().Err(err).Msg("ignored")
 		return nil
 	}
@@ -339,12 +392,12 @@ func (p *servedPeer) serveUT(ctx context.Context, payload []byte) error {
 	if n := PieceCount(size); m.Piece >= int64(n) {
 		r.outOfRange = fmt.Sprintf("piece out of range 0..%d", n-1)
 	}
-	return answer(ctx, p, r, func(refuse bool) (UTMessage, []byte) {
+	return answer(ctx, p, r, func(refuse bool) (utAnswer, []byte) {
 		if refuse {
-			return UTMessage{Type: UTReject, Piece: m.Piece, TotalSize: -1}, nil
+			return utAnswer{Type: UTReject, Piece: m.Piece, TotalSize: -1}, nil
 		}
 		i := int(m.Piece)
-		return UTMessage{Type: UTData, Piece: m.Piece, TotalSize: int64(size)},
+		return utAnswer{Type: UTData, Piece: m.Piece, TotalSize: int64(size)},
 			p.t.Info[i*PieceSize : i*PieceSize+PieceLen(size, i)]
 	})
 }
@@ -410,21 +463,35 @@ func answer[M interface{ AppendBinary([]byte) ([]byte, error) }](ctx context.Con
 	}
 	if reason != "" {
 		p.srv.rejects.Add(1)
+		p.refused++
 		r.fields(p.log.Info()).Str("reason", reason).Msg(r.refused)
 	} else {
 		p.srv.pieces.Add(1)
+		p.served++
 		r.fields(p.log.Debug()).Msg(r.served)
 	}
 	// The message without its data, then the data itself: a slice of the
 	// info dict, which goes out without a copy (up to 1 MiB for
 	// LT_metadata; 200 such answers once cost serve 300 MiB).
 	m, data := build(reason != "")
-	head, err := m.AppendBinary(nil)
+	head, err := m.AppendBinary(p.head[:0]) // copied by QueueExtended
 	if err != nil {
 		return err
 	}
-	return p.Conn.WriteExtended(ctx, id, head, data)
+	p.head = head
+	// A write is bounded in time (peer.Config.WriteTimeout): a queue that
+	// would outgrow maxQueuedWrite goes out first, so that no write is
+	// longer than one LT_metadata answer was on its own.
+	if q := p.Conn.Queued(); q > 0 && q+len(head)+len(data) > maxQueuedWrite {
+		if err := p.Conn.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	return p.Conn.QueueExtended(id, head, data)
 }
+
+// maxQueuedWrite bounds the answers queued for one write.
+const maxQueuedWrite = 1 << 20
 
 // maxLTReply keeps an LT_metadata answer within the 1 MiB message cap
 // that libtorrent and btext apply.

@@ -236,7 +236,7 @@ func (c *Conn) mseIOErr(ctx context.Context, op string, err error, start time.Ti
 // now on (both already hold anything the handshake read ahead).
 func (c *Conn) useStream(r io.Reader, w io.Writer, method CryptoMethod) {
 	c.inner = c.br
-	c.br = bufio.NewReaderSize(r, 4<<10)
+	c.br = bufio.NewReaderSize(r, c.cfg.ReadBufferSize)
 	c.fr.R = c.br
 	c.w = w
 	c.crypto = method

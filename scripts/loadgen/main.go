@@ -6,6 +6,12 @@
 // its goroutines and open files before and after the peers leave (a leak
 // check). It exits 1 if the good peer failed or anything leaked.
 //
+// With -against ADDR it measures any seeder, btext serve or another
+// client: -peers fetchers fetch from it one fetch after another for
+// -duration; it reports fetches per second and the seeder's peak RSS
+// (scripts/bench-serve-vs.sh). -write-torrent writes a torrent of zeros
+// with sparse content for such a seeder.
+//
 // With -idle N it measures memory per connection instead: N peers each
 // ask for one LT_metadata range of up to 1 MiB (1 MiB is the message cap),
 // read it, and then stay connected without a word; serve's RSS is read
@@ -62,11 +68,22 @@ func main() {
 	limit := flag.Duration("limit", 5*time.Minute, "give up after this long")
 	idle := flag.Int("idle", 0, "instead: this many peers each take one LT_metadata reply of up to 1 MiB, then stay idle (memory per connection)")
 	idleEnc := flag.String("idle-encryption", "off", "with -idle: the peers' --encryption (off, prefer, require)")
+	against := flag.String("against", "", "instead: fetch from the seeder at this loopback address (any client), -peers at a time for -duration, and report fetches/s and the peak RSS of -pid")
+	hash := flag.String("hash", "", "with -against: the info hash (hex)")
+	pid := flag.Int("pid", 0, "with -against: the seeder's process, whose peak RSS (VmHWM) is reported")
+	dur := flag.Duration("duration", 10*time.Second, "with -against: how long to go on starting fetches")
+	writeDir := flag.String("write-torrent", "", "instead: write DIR/zeros.torrent of -pieces 16 KiB pieces of zeros and its sparse content, for any client to seed")
+	pieces := flag.Int("pieces", 5000, "with -write-torrent: content pieces (20 bytes of info dict each)")
 	flag.Parse()
 	var err error
-	if *idle > 0 {
+	switch {
+	case *writeDir != "":
+		err = writeTorrent(*writeDir, *pieces)
+	case *against != "":
+		err = runAgainst(*against, *hash, *pid, *conc, *dur, *limit)
+	case *idle > 0:
 		err = runIdle(*bin, *idle, *size, *idleEnc, *limit)
-	} else {
+	default:
 		err = run(*bin, *conc, *total, *slow, *flood, *size, *limit)
 	}
 	if err != nil {
