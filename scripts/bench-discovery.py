@@ -69,18 +69,27 @@ def log(msg):
 
 
 def stop_child(p, grace=15):
-    """Close stdin (dht-net.py stops on EOF), then TERM, then KILL."""
+    """Stop a child: a process group of its own (a client, a start script)
+    gets SIGTERM, then SIGKILL; dht-net.py gets its stdin closed first (it
+    stops on EOF), then SIGTERM, then SIGKILL."""
     if p.poll() is not None:
         return
-    try:
-        if p.stdin:
-            p.stdin.close()
-    except OSError:
-        pass
-    for sig, wait in ((None, grace), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+    if getattr(p, "group", False):
+        steps = ((signal.SIGTERM, 10), (signal.SIGKILL, 5))
+    else:
+        try:
+            if p.stdin:
+                p.stdin.close()
+        except OSError:
+            pass
+        steps = ((None, grace), (signal.SIGTERM, 5), (signal.SIGKILL, 5))
+    for sig, wait in steps:
         if sig is not None:
             try:
-                p.send_signal(sig)
+                if getattr(p, "group", False):
+                    os.killpg(p.pid, sig)
+                else:
+                    p.send_signal(sig)
             except OSError:
                 pass
         try:
@@ -88,6 +97,23 @@ def stop_child(p, grace=15):
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def run_group(cmd, timeout):
+    """subprocess.run in a process group of its own, registered so that an
+    interruption stops the script and whatever it started with SIGTERM (its
+    traps run) rather than orphaning it."""
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    p.group = True
+    CHILDREN.append(p)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_child(p)
+        out, err = p.communicate()
+    CHILDREN.remove(p)
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 
 
 def stop_all():
@@ -129,6 +155,7 @@ def measure(cmd, timeout, env=None, cwd=None):
     # start_new_session: the timeout kills time and the client together.
     p = subprocess.Popen(["/usr/bin/time", "-q", "-f", "%M", "-o", rssf] + cmd, stdin=subprocess.DEVNULL,
                          stdout=out, stderr=err, env=env, cwd=cwd, start_new_session=True)
+    p.group = True
     CHILDREN.append(p)
     try:
         p.wait(timeout)
@@ -196,28 +223,26 @@ def start_tracker_swarm(work, btext):
                          capture_output=True, text=True, timeout=60, check=True).stdout.split()
     torrent, ih, parent = out[0], out[1], out[2]
     tw = os.path.join(work, "tracker")
-    urls = subprocess.run([os.path.join(HERE, "start-tracker.sh"), "opentracker", tw, ih],
-                          capture_output=True, text=True, timeout=120)
+    # start-tracker.sh leaves opentracker running (setsid) with its pid in
+    # tw/pid, written as soon as it starts: stop_trackers reads it.
+    TRACKER_DIRS.append(tw)
+    urls = run_group([os.path.join(HERE, "start-tracker.sh"), "opentracker", tw, ih], 120)
     if urls.returncode != 0:
         raise SystemExit("bench-discovery: start-tracker.sh: %s" % urls.stderr.strip())
-    # start-tracker.sh leaves opentracker running with its pid in tw/pid.
-    TRACKER_PIDS.append(int(open(os.path.join(tw, "pid")).read().strip()))
     by = {}
     for u in urls.stdout.split():
         by.setdefault(u.split(":", 1)[0], u)
     pw = os.path.join(work, "seeder")
-    seed = subprocess.run([os.path.join(HERE, "start-peer.sh"), "libtorrent", torrent, parent, pw, "--",
-                           "--tracker", by["udp"], "--tracker", by["http"], "--multi-per-ip"],
-                          capture_output=True, text=True, timeout=120)
+    SEEDER_DIRS.append(pw)
+    seed = run_group([os.path.join(HERE, "start-peer.sh"), "libtorrent", torrent, parent, pw, "--",
+                      "--tracker", by["udp"], "--tracker", by["http"], "--multi-per-ip"], 120)
     if seed.returncode != 0:
         raise SystemExit("bench-discovery: start-peer.sh: %s" % seed.stderr.strip()[-500:])
-    SEEDER_DIRS.append(pw)
     addr = seed.stdout.strip()
     # Ready when the tracker hands out the seeder: a real announce, bounded.
     deadline = time.monotonic() + 60
     while True:
-        r = subprocess.run([btext, "tracker", "announce", by["http"], ih, "--json", "--timeout", "5s"],
-                           capture_output=True, text=True, timeout=30)
+        r = run_group([btext, "tracker", "announce", by["http"], ih, "--json", "--timeout", "5s"], 30)
         if r.returncode == 0 and addr in json.loads(r.stdout).get("peers", []):
             break
         if time.monotonic() > deadline:
@@ -226,20 +251,31 @@ def start_tracker_swarm(work, btext):
     return ih, by, addr
 
 
-TRACKER_PIDS = []
+TRACKER_DIRS = []
 SEEDER_DIRS = []
 
 
 def stop_trackers():
     for d in SEEDER_DIRS:
-        subprocess.run([os.path.join(HERE, "stop-peer.sh"), d], capture_output=True, timeout=60)
+        if os.path.isdir(d):
+            subprocess.run([os.path.join(HERE, "stop-peer.sh"), d], capture_output=True, timeout=60)
     del SEEDER_DIRS[:]
-    for pid in TRACKER_PIDS:
+    for d in TRACKER_DIRS:
         try:
-            os.kill(pid, signal.SIGTERM)
+            pid = int(open(os.path.join(d, "pid")).read().strip())
+        except (OSError, ValueError):
+            continue
+        # Only our opentracker: the pid could have been reused.
+        try:
+            cmdline = open("/proc/%d/cmdline" % pid, "rb").read()
         except OSError:
-            pass
-    del TRACKER_PIDS[:]
+            continue
+        if b"opentracker" in cmdline and d.encode() in cmdline:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+    del TRACKER_DIRS[:]
 
 
 # ------------------------------------------------------------------ clients
@@ -284,7 +320,9 @@ def run_libtorrent(a, work, magnet, ih, scenario, node):
         cmd += ["--dht-bootstrap", node]
     r = measure(cmd, a.timeout + 10)
     try:
-        r["metadata_ms"] = json.loads(r["stdout"])["metadata_ms"]
+        rep = json.loads(r["stdout"])
+        for k in ("metadata_ms", "session_ms", "teardown_ms"):
+            r[k] = rep[k]
     except (ValueError, KeyError):
         pass
     r["ok"] = r["exit"] == 0 and v1_of(out) == ih
@@ -342,7 +380,7 @@ def summarize(runs):
          "max_ms": max((r["wall_ms"] for r in ok), default=None),
          "rss_median_kib": median([r["rss_kib"] for r in runs]),
          "rss_max_kib": max((r["rss_kib"] for r in runs), default=None)}
-    for k in ("first_peer_ms", "elapsed_ms", "metadata_ms", "self_rss_kib"):
+    for k in ("first_peer_ms", "elapsed_ms", "metadata_ms", "session_ms", "teardown_ms", "self_rss_kib"):
         v = [r[k] for r in ok if r.get(k) is not None]
         if v:
             s[k + "_median"] = median(v)
@@ -369,6 +407,9 @@ def table(results, targets):
                 inner.append("elapsed %s" % fmt_ms(s["elapsed_ms_median"]))
             if "metadata_ms_median" in s:
                 inner.append("magnet added to metadata %s" % fmt_ms(s["metadata_ms_median"]))
+            if "session_ms_median" in s:
+                inner.append("script start to metadata %s, teardown %s" % (
+                    fmt_ms(s["session_ms_median"]), fmt_ms(s.get("teardown_ms_median"))))
             rss = "%.1f MiB (%.1f)" % (s["rss_median_kib"] / 1024, s["rss_max_kib"] / 1024) if s["rss_max_kib"] else "-"
             rows.append("| %s | %s | %s | %s | %s | %d/%d | %s | %s |" % (
                 sc, client, fmt_ms(s["median_ms"]), fmt_ms(s["min_ms"]), fmt_ms(s["max_ms"]),
@@ -471,6 +512,9 @@ def main():
         log("interrupted")
         return 130
     finally:
+        # Cleanup runs to its end: a second Ctrl-C must not orphan a tracker.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop_all()
         stop_trackers()
         shutil.rmtree(work, ignore_errors=True)
