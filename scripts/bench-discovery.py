@@ -2,13 +2,15 @@
 """Time a bare-magnet metadata fetch through the DHT alone and through a
 tracker alone: btext, libtorrent and aria2c side by side, on loopback.
 
-usage: bench-discovery.py --btext BIN [--runs N] [--nodes N] [--silence K]
+usage: bench-discovery.py --btext BIN [--runs N | --quick] [--nodes N] [--silence K]
                           [--timeout S] [--out DIR] [--clients LIST]
                           [--scenarios LIST]
 
 Driven by scripts/bench-discovery.sh (which installs the counterparts and
 builds btext first). Scenarios:
 
+  start the floor: each program started with no work to do (btext --version,
+        /usr/bin/python3 -c "import libtorrent", aria2c --version).
   dht   a fresh scripts/dht-net.py network of --nodes libtorrent nodes, --silence
         of them silent after the routing tables formed, one seeding and
         announcing a torrent; the client gets a bare magnet and node 0 as its
@@ -359,6 +361,12 @@ def run_aria2(a, work, magnet, ih, scenario, node):
 
 CLIENTS = {"btext": run_btext, "libtorrent": run_libtorrent, "aria2c": run_aria2}
 
+# What a process costs before it does any work, measured the same way: the
+# floor under every whole-process figure.
+START_ONLY = {"btext": lambda a: [a.btext, "--version"],
+              "libtorrent": lambda a: [PY, "-c", "import libtorrent"],
+              "aria2c": lambda a: ["aria2c", "--version"]}
+
 
 # ------------------------------------------------------------------ report
 
@@ -446,22 +454,25 @@ def versions(btext):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--btext", required=True)
-    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--runs", type=int, help="fetches per client and scenario (default 7, --quick 3)")
+    ap.add_argument("--quick", action="store_true", help="3 runs each (scripts/bench.sh --quick)")
     ap.add_argument("--nodes", type=int, default=40)
     ap.add_argument("--silence", type=int, default=15)
     ap.add_argument("--timeout", type=int, default=60, help="seconds per fetch")
     ap.add_argument("--out", default="bench")
     ap.add_argument("--clients", default="btext,libtorrent,aria2c")
-    ap.add_argument("--scenarios", default="dht,udp,http")
+    ap.add_argument("--scenarios", default="start,dht,udp,http")
     a = ap.parse_args()
     a.btext = os.path.abspath(a.btext)
+    if a.runs is None:
+        a.runs = 3 if a.quick else 7
     clients = [c for c in a.clients.split(",") if c]
     scenarios = [s for s in a.scenarios.split(",") if s]
     for c in clients:
         if c not in CLIENTS:
             raise SystemExit("bench-discovery: unknown client %s" % c)
     for s in scenarios:
-        if s not in ("dht", "udp", "http"):
+        if s not in ("start", "dht", "udp", "http"):
             raise SystemExit("bench-discovery: unknown scenario %s" % s)
     if not 1 <= a.runs <= 100:
         raise SystemExit("bench-discovery: --runs must be 1..100")
@@ -472,6 +483,13 @@ def main():
     load_before = os.getloadavg()
     raw = {}
     try:
+        if "start" in scenarios:
+            raw["start"] = {c: [] for c in clients}
+            for i in range(a.runs):
+                for c in clients:
+                    r = measure(START_ONLY[c](a), 30)
+                    r["ok"] = r["exit"] == 0
+                    raw["start"][c].append(r)
         if "dht" in scenarios:
             raw["dht"] = {c: [] for c in clients}
             for i in range(a.runs):
@@ -490,7 +508,7 @@ def main():
                     log("dht %d/%d %s: %s %.0f ms, %d KiB%s" % (
                         i + 1, a.runs, c, "ok" if r["ok"] else "FAILED (exit %d)" % r["exit"],
                         r["wall_ms"], r["rss_kib"], "" if r["ok"] else ": " + r["stderr"].strip()[-300:]))
-        trk = [s for s in scenarios if s != "dht"]
+        trk = [s for s in scenarios if s in ("udp", "http")]
         if trk:
             tw = os.path.join(work, "trackers")
             os.makedirs(tw)
@@ -521,7 +539,8 @@ def main():
 
     results = {s: {c: summarize(rs) for c, rs in by.items()} for s, by in raw.items()}
     targets = {"dht": 1000, "udp": 100, "http": 100}
-    names = {"dht": "DHT alone (%d nodes, %d silent)" % (a.nodes, a.silence),
+    names = {"start": "process start only (btext --version, import libtorrent, aria2c --version)",
+             "dht": "DHT alone (%d nodes, %d silent)" % (a.nodes, a.silence),
              "udp": "UDP tracker alone", "http": "HTTP tracker alone"}
     named = {names[s]: v for s, v in results.items()}
     text = table(named, {names[s]: t for s, t in targets.items() if s in results})

@@ -4,7 +4,7 @@
 # libtorrent (python3-libtorrent) and aria2c side by side, all on loopback.
 #
 # usage: scripts/bench-discovery.sh [bench-discovery.py flags]
-#   e.g. --runs 7 (default), --scenarios dht,udp,http, --clients btext,aria2c,
+#   e.g. --runs 7 (default), --quick (3 runs), --scenarios dht,udp,http, --clients btext,aria2c,
 #        --nodes 40 --silence 15, --timeout 60 (s per fetch), --out bench
 #
 # On a clean clone it installs what it needs (python3-libtorrent and aria2
