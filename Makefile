@@ -25,7 +25,7 @@ FUZZ_TARGETS := \
 PREFIX    ?= /usr/local
 MANDIR    ?= $(PREFIX)/share/man
 
-.PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-go bench-quick bench-serve clean man install
+.PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-go bench-quick bench-serve bench-discovery clean man install
 
 all: build
 
@@ -78,6 +78,11 @@ bench-quick:
 
 bench-serve:
 	scripts/bench-serve.sh
+
+# A bare magnet through the DHT alone and a tracker alone: btext, libtorrent
+# and aria2c side by side (docs/bench-discovery.md).
+bench-discovery:
+	scripts/bench-discovery.sh $(BENCH_DISCOVERY_FLAGS)
 
 # man/man1/btext.1, btext-fetch-metadata.1, ...: from the command tree.
 man: build
