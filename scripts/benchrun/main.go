@@ -75,7 +75,15 @@ func main() {
 	flag.IntVar(&c.runs, "runs", 0, "runs of btext per case (default 5; quick 2)")
 	flag.IntVar(&c.slowRuns, "other-runs", 0, "runs of libtorrent's fetcher per case, and of any case whose first run takes over 3 s (default 3; quick 1)")
 	flag.IntVar(&c.ariaRuns, "aria2-runs", 0, "runs of aria2c per case, which takes 3 s or more and varies little (default 2; quick 1)")
+	from := flag.String("from", "", "measure nothing: write the tables, CSV and chart files again from this results.json")
 	flag.Parse()
+	if *from != "" {
+		if err := rewrite(*from, c.out); err != nil {
+			fmt.Fprintln(os.Stderr, "benchrun:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := c.fill(seeders, fetchers, sizes, rtts); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
 		os.Exit(2)
@@ -923,6 +931,27 @@ func versions(c config) []string {
 	return v
 }
 
+// rewrite reads a results.json and writes everything again from it.
+func rewrite(from, out string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("%s: %w", from, err)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	ratios(res.Cases)
+	if err := write(out, &res); err != nil {
+		return err
+	}
+	report(os.Stdout, &res)
+	return nil
+}
+
 func write(dir string, res *Results) error {
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
@@ -959,6 +988,9 @@ func ff(v float64) string {
 	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
+// chartColor keeps each fetcher's colour the same in every panel.
+var chartColor = map[string]string{"btext": "#7b2fbe", "libtorrent": "#2a9d8f", "aria2c": "#5dade2"}
+
 // writeChart writes chart.dat (one gnuplot data block per seeder and size:
 // a row per round trip, a column per fetcher, median seconds) and chart.gp,
 // which draws them as a grid of clustered bar charts into chart.png.
@@ -981,14 +1013,17 @@ func writeChart(dir string, res *Results) error {
 	}
 	slices.Sort(rtts)
 	var dat strings.Builder
-	fmt.Fprintf(&dat, "# median whole-process fetch time in seconds; - = skipped or failed\n")
+	// A case not measured (skipped or failed) gets a value far below the
+	// chart's y range, not gnuplot's "missing": a column or row with no
+	// valid point would be dropped, and the bars after it would move.
+	fmt.Fprintf(&dat, "# median whole-process fetch time in seconds; 1e-9 = skipped or failed (drawn as no bar)\n")
 	for _, sd := range seeders {
 		for _, sz := range sizes {
 			fmt.Fprintf(&dat, "# %s %s: rtt %s\n", sd, sz, strings.Join(fetchers, " "))
 			for _, r := range rtts {
 				fmt.Fprintf(&dat, "\"%d ms\"", r)
 				for _, f := range fetchers {
-					v := "-"
+					v := "1e-9"
 					for _, c := range res.Cases {
 						if c.Seeder == sd && c.Size == sz && c.Fetcher == f && c.RTTms == r && c.OK > 0 {
 							v = strconv.FormatFloat(c.MedianMS/1000, 'f', 4, 64)
@@ -1008,7 +1043,6 @@ func writeChart(dir string, res *Results) error {
 	fmt.Fprintf(&gp, `# gnuplot chart.gp (in this directory) draws chart.png from chart.dat.
 set terminal pngcairo size %d,%d font "sans,9" noenhanced
 set output "chart.png"
-set datafile missing "-"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
@@ -1025,7 +1059,7 @@ set multiplot layout %d,%d title "Metadata fetch time, whole process, median (lo
 			fmt.Fprintf(&gp, "set title \"seeder %s, %s info dict\"\n", sd, sz)
 			var parts []string
 			for i, f := range fetchers {
-				parts = append(parts, fmt.Sprintf("'chart.dat' index %d using %d:xtic(1) title '%s'", idx, i+2, f))
+				parts = append(parts, fmt.Sprintf("'chart.dat' index %d using %d:xtic(1) title '%s' lc rgb '%s'", idx, i+2, f, chartColor[f]))
 			}
 			fmt.Fprintf(&gp, "plot %s\n", strings.Join(parts, ", "))
 			idx++
