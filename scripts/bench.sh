@@ -68,6 +68,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$OUT"
+free -h >"$OUT/free.txt" 2>/dev/null || true
 bin/benchrun -root "$ROOT" -bin "$ROOT/bin/btext" -relay "$ROOT/bin/relay" -work "$WORK" -out "$OUT" \
     ${QUICK[@]+"${QUICK[@]}"} ${ARGS[@]+"${ARGS[@]}"} | tee "$OUT/tables.md"
 
