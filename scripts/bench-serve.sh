@@ -3,9 +3,15 @@
 # concurrent metadata fetches, 200 slowloris connections and 20 request
 # flooders, with a good peer timing its fetches throughout. Prints
 # throughput, peak RSS, and goroutines/open files after the peers leave;
-# exits 1 on a leak or a failed good peer. Extra flags go to loadgen
-# (-peers, -fetches, -slowloris, -flood, -size, -limit).
+# exits 1 on a leak or a failed good peer. Extra flags go to that run of
+# loadgen (-peers, -fetches, -slowloris, -flood, -size, -limit).
+# Then memory per connection: an 8 MiB info dict, 200 peers that each take
+# one ~1 MiB LT_metadata reply and stay idle, plain and over RC4; prints
+# serve's RSS with them all idle (docs/wire.md has the figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go build -o bin/btext ./cmd/btext
-exec go run ./scripts/loadgen -bin bin/btext "$@"
+go run ./scripts/loadgen -bin bin/btext "$@"
+for enc in off prefer; do
+	go run ./scripts/loadgen -bin bin/btext -idle 200 -size 8388608 -idle-encryption "$enc"
+done

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -33,7 +31,7 @@ type dontHaveOptions struct {
 func newDontHaveCmd(a *app) *cobra.Command {
 	var o dontHaveOptions
 	cmd := &cobra.Command{
-		Use:   "dont-have <infohash|magnet> <peer> <piece>...",
+		Use:   "dont-have INFOHASH|MAGNET PEER PIECE...",
 		Short: "Tell a peer that pieces are gone, with libtorrent's lt_donthave (BEP 54)",
 		Long: `Handshake with a peer and send lt_donthave (BEP 54) for each piece: "I no
 longer have this piece". The peer must advertise lt_donthave (else exit 4);
@@ -51,8 +49,8 @@ After sending, btext reads what the peer does for --linger and reports it:
 the messages it sent and whether it closed the connection. A peer that closes
 after our announce is reported and btext exits 3.`,
 		Example: `  btext dont-have 0c1cff1615a3bab426a5e1665f5f44f6a344e67f 127.0.0.1:6881 1 3
-  btext dont-have HASH 127.0.0.1:6881 7 --pieces 10 --json --linger 2s
-  btext dont-have HASH 127.0.0.1:6881 7 --force --id 7 --no-announce`,
+  btext dont-have 0c1cff1615a3bab426a5e1665f5f44f6a344e67f 127.0.0.1:6881 3 --pieces 4 --json --linger 2s
+  btext dont-have 0c1cff1615a3bab426a5e1665f5f44f6a344e67f 127.0.0.1:6881 2 --force --id 7 --no-announce`,
 		Args: minArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runDontHave(cmd.Context(), args[0], args[1], args[2:], o)
@@ -66,26 +64,34 @@ after our announce is reported and btext exits 3.`,
 	f.DurationVar(&o.wait, "wait", 100*time.Millisecond, "pause between the announce and the dont-haves, watching the peer (a peer that objects to the announce closes meanwhile)")
 	f.DurationVar(&o.linger, "linger", time.Second, "how long to watch the peer after sending")
 	f.BoolVar(&o.json, "json", false, "print a JSON report")
+	a.skeletons[cmd] = func() report { return newDontHaveReport("", false) }
 	return cmd
 }
 
 // dontHaveReport is the output of btext dont-have; its JSON form is an
-// interface.
+// interface. What is not known is null.
 type dontHaveReport struct {
 	Peer       string   `json:"peer"`
-	InfoHash   string   `json:"info_hash"`
-	Client     string   `json:"client"`
-	ID         uint8    `json:"lt_donthave_id"`
+	InfoHash   *string  `json:"info_hash"`
+	Client     *string  `json:"client"`
+	ID         *uint8   `json:"lt_donthave_id"`
 	Forced     bool     `json:"forced"`
-	PieceCount int      `json:"piece_count"` // 0 when unknown
-	Announce   string   `json:"announce"`    // bitfield, have or none
+	PieceCount *int     `json:"piece_count"`
+	Announce   *string  `json:"announce"` // bitfield, have or none
 	Announced  []uint32 `json:"announced"`
 	Sent       []uint32 `json:"sent"`
 	After      struct {
-		Messages []extensions.Event `json:"messages"`
-		Closed   bool               `json:"closed"`
-		Error    string             `json:"error,omitempty"`
+		Messages []eventJSON `json:"messages"`
+		Closed   bool        `json:"closed"`
+		Error    *string     `json:"error"`
 	} `json:"after"`
+	outcome
+}
+
+func newDontHaveReport(addr string, forced bool) *dontHaveReport {
+	rep := &dontHaveReport{Peer: addr, Forced: forced, Announced: []uint32{}, Sent: []uint32{}}
+	rep.After.Messages = []eventJSON{}
+	return rep
 }
 
 func parsePieces(args []string) ([]uint32, error) {
@@ -101,10 +107,15 @@ func parsePieces(args []string) ([]uint32, error) {
 }
 
 func (a *app) runDontHave(ctx context.Context, what, addr string, args []string, o dontHaveOptions) error {
+	rep := newDontHaveReport(addr, o.force)
+	if o.json {
+		a.result = rep // as far as it gets
+	}
 	target, err := metainfo.ParseTarget(what)
 	if err != nil {
 		return &usageError{err}
 	}
+	rep.InfoHash = ptr(peer.Hash(target.HandshakeHash()).String())
 	if _, _, err := peer.SplitAddr(addr); err != nil {
 		return &usageError{err}
 	}
@@ -118,7 +129,7 @@ func (a *app) runDontHave(ctx context.Context, what, addr string, args []string,
 	if o.force && o.id == 0 {
 		return usagef("--force needs --id N (1-255): the id the peer would use for lt_donthave")
 	}
-	if err := checkRange(pieces, o.pieces); err != nil {
+	if err := checkRange(pieces, o.pieces, "--pieces"); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
@@ -126,7 +137,7 @@ func (a *app) runDontHave(ctx context.Context, what, addr string, args []string,
 	sess, err := extensions.Connect(ctx, addr, extensions.Options{
 		InfoHash: peer.Hash(target.HandshakeHash()),
 		PeerID:   peer.RandomPeerID(),
-		Local:    extensions.Local{Client: "btext " + version},
+		Local:    extensions.Local{Client: "btext " + btextVersion()},
 		Peer:     a.peerConfig(),
 	})
 	if err != nil {
@@ -136,8 +147,7 @@ func (a *app) runDontHave(ctx context.Context, what, addr string, args []string,
 		return err
 	}
 	defer sess.Close()
-	rep := &dontHaveReport{Peer: addr, InfoHash: peer.Hash(target.HandshakeHash()).String(), Client: peer.ClientName(sess.Remote.PeerID), Forced: o.force, Sent: []uint32{}, Announced: []uint32{}}
-	rep.After.Messages = []extensions.Event{}
+	rep.Client = ptr(peer.ClientName(sess.Remote.PeerID))
 	id, ok := sess.Registry.ID(extensions.LTDontHave)
 	switch {
 	case o.force:
@@ -145,26 +155,40 @@ func (a *app) runDontHave(ctx context.Context, what, addr string, args []string,
 	case !ok:
 		return fmt.Errorf("lt_donthave: %w (it offers %s; --force --id N sends it anyway)", extensions.ErrNotSupported, offered(sess))
 	}
-	rep.ID = id
+	rep.ID = &id
 
+	// The torrent's metadata, when the peer offers it, says how many
+	// pieces there are: a piece beyond them, or a --pieces that says
+	// otherwise, is an error before anything is sent.
 	count := o.pieces
-	if count == 0 && !o.noAnnounce {
-		count = a.pieceCount(ctx, sess, target)
-	}
-	rep.PieceCount = count
-	if err := checkRange(pieces, count); err != nil {
-		return err
+	if meta := a.pieceCount(ctx, sess, target); meta > 0 {
+		if o.pieces > 0 && o.pieces != meta {
+			return usagef("--pieces %d: the torrent's metadata (from the peer) says %d pieces", o.pieces, meta)
+		}
+		count = meta
+		if err := checkRange(pieces, count, "the torrent's metadata"); err != nil {
+			return err
+		}
 	}
 	if count > 0 {
+		rep.PieceCount = &count
 		sess.Conn.Pieces().SetCount(count)
 	}
 
-	err = a.sendDontHaves(ctx, sess, rep, pieces, count, o)
-	printErr := a.print(o.json, rep, rep.writeText)
-	if err != nil {
-		return err
+	var res extensions.RetractionResult
+	err = sess.SendDontHave(ctx, extensions.Retraction{
+		Pieces: pieces, ID: id, Count: count, NoAnnounce: o.noAnnounce, Wait: o.wait, Linger: o.linger,
+	}, &res)
+	rep.Announce, rep.Announced, rep.Sent = &res.Announce, orEmpty(res.Announced), orEmpty(res.Sent)
+	for _, e := range res.After {
+		rep.After.Messages = append(rep.After.Messages, eventJSON(e))
 	}
-	return printErr
+	rep.After.Closed = res.Closed
+	if res.WatchErr != nil {
+		rep.After.Error = ptr(errorLine(res.WatchErr))
+	}
+	a.finish(o.json, rep, rep.writeText)
+	return err
 }
 
 // pieceCount learns the torrent's piece count from its metadata, fetched
@@ -190,13 +214,13 @@ func (a *app) pieceCount(ctx context.Context, sess *extensions.Session, target m
 	return t.Pieces
 }
 
-func checkRange(pieces []uint32, count int) error {
+func checkRange(pieces []uint32, count int, source string) error {
 	if count <= 0 {
 		return nil
 	}
 	for _, p := range pieces {
 		if int64(p) >= int64(count) {
-			return usagef("piece %d out of range: the torrent has %d pieces (0..%d)", p, count, count-1)
+			return usagef("piece %d out of range: the torrent has %s (0..%d, from %s)", p, plural(int64(count), "piece", "pieces"), count-1, source)
 		}
 	}
 	return nil
@@ -210,92 +234,37 @@ func offered(s *extensions.Session) string {
 	return strings.Join(names, ", ")
 }
 
-// sendDontHaves announces the pieces (unless told not to), sends the
-// dont-haves and watches the peer for the linger time.
-func (a *app) sendDontHaves(ctx context.Context, sess *extensions.Session, rep *dontHaveReport, pieces []uint32, count int, o dontHaveOptions) error {
-	c := sess.Conn
-	rep.Announce = "none"
-	if !o.noAnnounce {
-		var msgs []peer.Message
-		if count > 0 {
-			bits := make([]byte, (count+7)/8)
-			for _, p := range pieces {
-				bits[p/8] |= 0x80 >> (p % 8)
-			}
-			msgs = append(msgs, peer.Message{ID: peer.Bitfield, Payload: bits})
-			rep.Announce = "bitfield"
-		} else {
-			for _, p := range pieces {
-				msgs = append(msgs, peer.Message{ID: peer.Have, Payload: binary.BigEndian.AppendUint32(nil, p)})
-			}
-			rep.Announce = "have"
-		}
-		if err := c.WriteMessages(ctx, msgs...); err != nil {
-			return fmt.Errorf("announce: %w", err)
-		}
-		rep.Announced = pieces
-		// A peer that takes offence closes now: find out before going on.
-		if closed, err := a.watch(ctx, sess, rep, o.wait); closed {
-			return fmt.Errorf("peer closed the connection after our announce: %w", err)
-		} else if err != nil {
-			return fmt.Errorf("after our announce: %w", err)
-		}
-	}
-	var msgs []peer.Message
-	for _, p := range pieces {
-		b, _ := extensions.DontHave{Piece: p}.AppendBinary(nil)
-		msgs = append(msgs, peer.ExtendedMessage(rep.ID, b))
-	}
-	if err := c.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("send lt_donthave: %w", err)
-	}
-	rep.Sent = pieces
-	closed, err := a.watch(ctx, sess, rep, o.linger)
-	switch {
-	case closed && rep.Announce != "none":
-		return fmt.Errorf("peer closed the connection after our lt_donthave: %w", err)
-	case err != nil && !closed:
-		return fmt.Errorf("after our lt_donthave: %w", err)
-	}
-	return nil
-}
-
-// watch records what the peer sends for d; it reports whether the peer
-// closed the connection.
-func (a *app) watch(ctx context.Context, sess *extensions.Session, rep *dontHaveReport, d time.Duration) (closed bool, err error) {
-	err = sess.Watch(ctx, d, func(e extensions.Event) error {
-		if len(rep.After.Messages) < 1000 {
-			rep.After.Messages = append(rep.After.Messages, e)
-		}
-		return nil
-	})
-	if err != nil {
-		rep.After.Error = err.Error()
-		rep.After.Closed = errors.Is(err, peer.ErrClosedByPeer)
-	}
-	return rep.After.Closed, err
-}
-
 func (rep *dontHaveReport) writeText(w io.Writer) {
 	p := func(k, format string, args ...any) { fmt.Fprintf(w, "%-11s %s\n", k, fmt.Sprintf(format, args...)) }
-	p("peer", "%s (%s)", rep.Peer, orDash(rep.Client))
+	p("peer", "%s (%s)", rep.Peer, strOrDash(rep.Client))
 	count := "unknown"
-	if rep.PieceCount > 0 {
-		count = strconv.Itoa(rep.PieceCount)
+	if rep.PieceCount != nil {
+		count = strconv.Itoa(*rep.PieceCount)
 	}
 	p("pieces", "%s in the torrent", count)
-	p("announced", "%s %v", rep.Announce, rep.Announced)
+	if rep.Announce == nil {
+		return
+	}
+	p("announced", "%s %v", *rep.Announce, rep.Announced)
 	how := "advertised"
 	if rep.Forced {
 		how = "forced"
 	}
-	p("sent", "lt_donthave %v on id %d (%s)", rep.Sent, rep.ID, how)
+	p("sent", "lt_donthave %v on id %d (%s)", rep.Sent, *rep.ID, how)
 	for _, e := range rep.After.Messages {
-		p("then", "%s", e)
+		p("then", "%s", extensions.Event(e))
 	}
 	if rep.After.Closed {
 		p("then", "the peer closed the connection")
-	} else if rep.After.Error == "" {
+	} else if rep.After.Error == nil {
 		p("then", "connection still open")
 	}
+}
+
+// orEmpty is s, or an empty list: a JSON list is never null.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

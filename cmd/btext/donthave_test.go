@@ -57,7 +57,7 @@ func TestDontHavePeers(t *testing.T) {
 		}
 		var rep dontHaveReport
 		json.Unmarshal([]byte(stdout), &rep)
-		if rep.Announce != "have" || rep.ID != 9 || len(rep.Sent) != 1 {
+		if val(rep.Announce) != "have" || val(rep.ID) != 9 || len(rep.Sent) != 1 {
 			t.Errorf("report %+v", rep)
 		}
 	})

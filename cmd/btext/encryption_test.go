@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -57,7 +56,7 @@ func TestEncryptionPolicies(t *testing.T) {
 			if code != 0 || json.Unmarshal([]byte(stdout), &rep) != nil {
 				t.Fatalf("fetch-metadata: exit %d: %s", code, stderr)
 			}
-			if got := cmp.Or(rep.Peers[0].Encryption, "none"); got != tt.want {
+			if got := val(rep.Peers[0].Encryption); got != tt.want {
 				t.Errorf("fetch-metadata: encryption %q, want %q", got, tt.want)
 			}
 		})

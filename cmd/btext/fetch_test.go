@@ -51,7 +51,7 @@ func TestFetchFromServe(t *testing.T) {
 				if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 					t.Fatal(err)
 				}
-				if rep.MetadataSize != size || rep.InfoHash != hash.String() || len(rep.Peers) != 1 || rep.Peers[0].Extension != ext {
+				if val(rep.MetadataSize) != size || val(rep.InfoHash) != hash.String() || len(rep.Peers) != 1 || val(rep.Peers[0].Extension) != ext {
 					t.Errorf("report %+v", rep)
 				}
 				entries, _ := os.ReadDir(dir)

@@ -14,23 +14,14 @@ import (
 	"time"
 
 	"github.com/btext/btext/internal/bencode"
+	"github.com/btext/btext/internal/interop"
 	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peertest"
 )
 
 // Interop tests run btext against real clients that nobody here wrote,
 // started on 127.0.0.1 by scripts/start-peer.sh (DHT, LSD, UPnP/NAT-PMP and
-// trackers off). They run when BTEXT_INTEROP is "require" (make test sets it
-// when scripts/install-peers.sh succeeds; .ci/run always does) and are
-// skipped otherwise.
-func interop(t *testing.T) {
-	t.Helper()
-	switch os.Getenv("BTEXT_INTEROP") {
-	case "require", "1":
-	default:
-		t.Skip("interop tests need real peers: BTEXT_INTEROP=require (make test sets it when scripts/install-peers.sh works)")
-	}
-}
+// trackers off); interop.Require skips them unless BTEXT_INTEROP=require.
 
 // startPeer starts a real client seeding the torrent whose content lies in
 // parent, waits for it to answer a real handshake and returns its address.
@@ -112,7 +103,7 @@ type interopResult struct {
 }
 
 func TestInteropHandshake(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	torrent, parent, tor := demoContent(t)
 	tests := []struct {
 		client     string
@@ -120,7 +111,7 @@ func TestInteropHandshake(t *testing.T) {
 		wantM      map[string]int64 // entries that must be present with these ids
 		wantReqq   int64
 	}{
-		// NOTES.md: libtorrent 2.0 advertises ut_pex 1, ut_metadata 2,
+		// docs/protocol-notes.md: libtorrent 2.0 advertises ut_pex 1, ut_metadata 2,
 		// upload_only 3, ut_holepunch 4, lt_donthave 7, share_mode 8; reqq 2000.
 		{"libtorrent", "libtorrent 2.0.8.0", map[string]int64{"ut_metadata": 2, "lt_donthave": 7, "upload_only": 3, "ut_holepunch": 4}, 2000},
 		// Transmission 3.00: ut_metadata 3, reqq 512.
@@ -163,7 +154,7 @@ func TestInteropHandshake(t *testing.T) {
 }
 
 // bigTorrent writes a torrent whose info dictionary is about 2.6 MB (159
-// metadata pieces: the size class NOTES.md measured) over a sparse 2 GiB
+// metadata pieces: the size class docs/protocol-notes.md describes) over a sparse 2 GiB
 // file of zeros, so that real clients can seed it without disk use.
 func bigTorrent(t *testing.T) (torrent, parent string, info []byte) {
 	t.Helper()
@@ -244,7 +235,7 @@ func fetchFrom(t *testing.T, hash, addr string, info []byte, args ...string) fet
 // TestInteropFetch: btext fetch-metadata against every real client, on the
 // small demo torrent and the 2.6 MB-class one.
 func TestInteropFetch(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	demo, demoParent, demoTor := demoContent(t)
 	big, bigParent, bigInfo := bigTorrent(t)
 	bigHash := fmt.Sprintf("%x", sha1.Sum(bigInfo))
@@ -254,17 +245,17 @@ func TestInteropFetch(t *testing.T) {
 			t.Run("demo", func(t *testing.T) {
 				addr := startPeer(t, client, demo, demoParent)
 				rep := fetchFrom(t, demoTor.InfoHash.String(), addr, demoTor.Info)
-				if rep.MetadataSize != len(demoTor.Info) || rep.Peers[0].Extension != "ut_metadata" {
+				if val(rep.MetadataSize) != len(demoTor.Info) || val(rep.Peers[0].Extension) != "ut_metadata" {
 					t.Errorf("report %+v", rep)
 				}
 			})
 			t.Run("2.6MB", func(t *testing.T) {
 				addr := startPeer(t, client, big, bigParent)
 				rep := fetchFrom(t, bigHash, addr, bigInfo)
-				if rep.MetadataSize != len(bigInfo) || rep.Peers[0].Received < 159 {
+				if val(rep.MetadataSize) != len(bigInfo) || rep.Peers[0].Received < 159 {
 					t.Errorf("report %+v", rep)
 				}
-				t.Logf("%s: %d bytes of metadata in %.0f ms", client, rep.MetadataSize, rep.ElapsedMS)
+				t.Logf("%s: %d bytes of metadata in %.0f ms", client, val(rep.MetadataSize), val(rep.ElapsedMS))
 			})
 		})
 	}
@@ -287,7 +278,7 @@ func TestInteropFetch(t *testing.T) {
 // them (first, so that they are dialled and heard first): whatever those
 // two do, the verified metadata is written, byte for byte.
 func TestInteropFetchSwarm(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	big, bigParent, bigInfo := bigTorrent(t)
 	hash := fmt.Sprintf("%x", sha1.Sum(bigInfo))
 	liar := &peertest.Seeder{Info: bigInfo, UT: 3, Corrupt: true}
@@ -301,16 +292,16 @@ func TestInteropFetchSwarm(t *testing.T) {
 		t.Fatalf("%d peers in the report, want %d", len(rep.Peers), len(addrs))
 	}
 	for _, p := range rep.Peers {
-		t.Logf("%-22s %-18s requested %3d received %3d rejected %d timeouts %d %s", p.Addr, p.Client, p.Requested, p.Received, p.Rejected, p.Timeouts, p.Error)
+		t.Logf("%-22s %-18s requested %3d received %3d rejected %d timeouts %d %s", p.Addr, val(p.Client), p.Requested, p.Received, p.Rejected, p.Timeouts, val(p.Error))
 	}
-	t.Logf("%d bytes of metadata from a swarm of %d in %.0f ms", rep.MetadataSize, len(addrs), rep.ElapsedMS)
+	t.Logf("%d bytes of metadata from a swarm of %d in %.0f ms", val(rep.MetadataSize), len(addrs), val(rep.ElapsedMS))
 }
 
 // TestInteropEncryption: each real client set to require message stream
 // encryption closes on btext's plain handshake, and answers btext over MSE
 // (RC4), for the handshake and for fetch-metadata.
 func TestInteropEncryption(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	demo, demoParent, demoTor := demoContent(t)
 	hash := demoTor.InfoHash.String()
 	// rtorrent's -o cannot carry a comma: its setting goes in a file.
@@ -342,15 +333,15 @@ func TestInteropEncryption(t *testing.T) {
 				t.Fatalf("handshake --encryption require: exit %d %s\n%s", code, stderr, stdout)
 			}
 			t.Logf("over MSE: %s, m %v", res.Client, res.Ext.M)
-			rep := fetchFrom(t, hash, addr, demoTor.Info, "--encryption", "prefer", "--bind", "127.0.0.4")
-			t.Logf("fetch-metadata --encryption prefer: %d bytes in %.0f ms", rep.MetadataSize, rep.ElapsedMS)
+			rep := fetchFrom(t, hash, addr, demoTor.Info, "--bind", "127.0.0.4") // the default is --encryption prefer
+			t.Logf("fetch-metadata (default --encryption prefer): %d bytes in %.0f ms", val(rep.MetadataSize), val(rep.ElapsedMS))
 		})
 	}
 }
 
 // TestInteropV2: v2-only and hybrid torrents made and seeded by libtorrent.
 func TestInteropV2(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	parent := t.TempDir()
 	content := filepath.Join(parent, "v2content")
 	os.MkdirAll(content, 0o755)
@@ -369,13 +360,18 @@ func TestInteropV2(t *testing.T) {
 			v1, v2 := f[0], f[1]
 			addr := startPeer(t, "libtorrent", torrent, parent)
 			rep := fetchFrom(t, v2, addr, nil)
-			if rep.InfoHashV2 != v2 {
-				t.Errorf("v2 hash %s, want %s", rep.InfoHashV2, v2)
+			if val(rep.InfoHashV2) != v2 {
+				t.Errorf("v2 hash %s, want %s", val(rep.InfoHashV2), v2)
+			}
+			// The content: 3 files, 20000+27000+34000 bytes; a hybrid's
+			// pad files (BEP 47) are not counted.
+			if val(rep.Files) != 3 || val(rep.TotalLength) != 81000 {
+				t.Errorf("%d files, %d bytes; want 3 files, 81000 bytes", val(rep.Files), val(rep.TotalLength))
 			}
 			rep = fetchFrom(t, "1220"+v2, addr, nil)
 			if kind == "hybrid" {
 				rep = fetchFrom(t, v1, addr, nil)
-				if rep.InfoHash != v1 || rep.InfoHashV2 != v2 {
+				if val(rep.InfoHash) != v1 || val(rep.InfoHashV2) != v2 {
 					t.Errorf("hybrid from v1: %+v", rep)
 				}
 				magnet := "magnet:?xt=urn:btih:" + v1 + "&xt=urn:btmh:1220" + v2
@@ -388,7 +384,7 @@ func TestInteropV2(t *testing.T) {
 // TestInteropLibtorrentFetchesFromServe: libtorrent gets the metadata from
 // btext serve, by magnet and connect_peer.
 func TestInteropLibtorrentFetchesFromServe(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	script, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "lt-fetch-from.py"))
 	for _, size := range []int{206, 40000, 3 << 20} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
@@ -413,7 +409,7 @@ func TestInteropLibtorrentFetchesFromServe(t *testing.T) {
 // libtorrent's side: its get_peer_info() shows the btext connection's
 // pieces set after the announce and cleared after the lt_donthave.
 func TestInteropDontHave(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	torrent, parent, tor := demoContent(t)
 	addr, work := startPeerWith(t, "libtorrent", torrent, parent, "--report-peers")
 	code, stdout, stderr, _ := runBtext(t, "dont-have", tor.InfoHash.String(), addr, "1", "2", "--wait", "1s", "--linger", "1s", "--json")
@@ -425,7 +421,7 @@ func TestInteropDontHave(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Announce != "bitfield" || rep.ID != 7 || rep.PieceCount != tor.Pieces {
+	if val(rep.Announce) != "bitfield" || val(rep.ID) != 7 || val(rep.PieceCount) != tor.Pieces {
 		t.Errorf("report %+v", rep)
 	}
 	// libtorrent's view, reported by peer-libtorrent.py --report-peers as

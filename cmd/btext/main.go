@@ -5,15 +5,15 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
-)
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
+	"github.com/spf13/cobra"
+)
 
 func main() {
 	code := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
@@ -35,14 +35,59 @@ func writePeakRSS(path string) {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	// The first signal cancels ctx and ends the command gracefully; from
+	// then on a signal has its default effect: a second one exits at once.
+	context.AfterFunc(ctx, stop)
+	out := &stickyWriter{w: stdout}
+	a := &app{stdin: stdin, stdout: out, stderr: stderr, skeletons: map[*cobra.Command]func() report{}}
 	root := newRootCmd(a)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	err = a.withHint(err)
+	code := exitCode(ctx, err)
+	if a.result == nil && err != nil && cmd != nil && jsonWanted(cmd) {
+		// The command failed before it had a report: its keys, all null.
+		if skel := a.skeletons[cmd]; skel != nil {
+			a.result = skel()
+		}
+	}
+	if a.result != nil {
+		a.result.setOutcome(err, code)
+		if perr := a.printJSON(a.result); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	if err == nil && out.err != nil {
+		err = fmt.Errorf("write stdout: %w", pathCause(out.err))
+	}
 	if err == nil {
 		return exitOK
 	}
-	code := exitCode(ctx, err)
-	printError(stderr, err)
+	code = exitCode(ctx, err)
+	a.printError(err, code)
 	return code
+}
+
+// jsonWanted reports whether the command was given --json.
+func jsonWanted(cmd *cobra.Command) bool {
+	f := cmd.Flags().Lookup("json")
+	return f != nil && f.Value.String() == "true"
+}
+
+// stickyWriter remembers the first write error, so that a result that
+// could not be written (a full disk, a closed pipe) fails the command.
+type stickyWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (s *stickyWriter) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(p)
+	if err != nil {
+		s.err = err
+	}
+	return n, err
 }

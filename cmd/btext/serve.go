@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -28,7 +27,7 @@ type serveOptions struct {
 func newServeCmd(a *app) *cobra.Command {
 	var o serveOptions
 	cmd := &cobra.Command{
-		Use:   "serve <file.torrent>...",
+		Use:   "serve FILE.torrent...",
 		Short: "Be a peer for the given torrents, serving their metadata",
 		Long: `Listen for peers and answer the BitTorrent and extended handshakes for the
 given torrents (no content files are needed). Our extended handshake offers
@@ -39,13 +38,24 @@ unknown info hash is closed after its handshake.
 Once listening, "listening on HOST:PORT" is printed on stdout, so scripts can
 pass --listen 127.0.0.1:0 and read the port. Every connection and every
 message received is logged on stderr (level info), have and lt_donthave
-with their piece. Runs until interrupted (Ctrl-C or SIGTERM: exit 130).
+with their piece. Every flag is checked before the listener opens.
+
+Runs until SIGINT (Ctrl-C) or SIGTERM: then it closes the connections,
+logs an end record ({"type":"end",...} with --log-format json), prints
+"stopped: N connections, M metadata pieces served" on stdout and exits 0.
+A second signal exits at once. --timeout bounds each connection's
+handshakes (BT and extended); an idle connection is closed after 3 min.
+--bind means nothing to serve (it does not connect): use --listen.
 
 --drop-piece N[@DURATION] makes serve announce every piece to each peer (a
 bitfield) and, DURATION after the handshakes, send it lt_donthave N if it
 advertises lt_donthave: a way to see a client receive one.`,
-		Example: `  btext serve testdata/demo.torrent --listen 127.0.0.1:0`,
-		Args:    minArgs(1),
+		Example: `  btext serve testdata/demo.torrent --listen 127.0.0.1:0
+  btext serve testdata/demo.torrent testdata/private.torrent --listen 127.0.0.1:0 --log-format json --stats-interval 1m`,
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return []string{"torrent"}, cobra.ShellCompDirectiveFilterFileExt
+		},
+		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runServe(cmd.Context(), args, o)
 		},
@@ -59,6 +69,20 @@ advertises lt_donthave: a way to see a client receive one.`,
 }
 
 func (a *app) runServe(ctx context.Context, files []string, o serveOptions) error {
+	// Everything is checked before the listener opens: a script that reads
+	// "listening on" must find a server there.
+	if o.maxPeers <= 0 {
+		return usagef("--max-peers must be positive, got %d", o.maxPeers)
+	}
+	if o.stats < 0 {
+		return usagef("--stats-interval must not be negative, got %v", o.stats)
+	}
+	if o.maxSize <= 0 {
+		return usagef("--max-torrent-size must be positive, got %d", o.maxSize)
+	}
+	if _, _, err := net.SplitHostPort(o.listen); err != nil {
+		return usagef("--listen %q: want host:port", o.listen)
+	}
 	var torrents []*metainfo.Torrent
 	for _, f := range files {
 		t, err := metainfo.LoadFile(f, o.maxSize)
@@ -84,7 +108,7 @@ func (a *app) runServe(ctx context.Context, files []string, o serveOptions) erro
 	srv, err := metadata.NewServer(metadata.ServerConfig{
 		Torrents:            torrents,
 		PeerID:              peer.RandomPeerID(),
-		Client:              "btext " + version,
+		Client:              "btext " + btextVersion(),
 		Peer:                cfg,
 		ExtHandshakeTimeout: a.timeout,
 		Drop:                drop,
@@ -94,29 +118,38 @@ func (a *app) runServe(ctx context.Context, files []string, o serveOptions) erro
 	if err != nil {
 		return &usageError{err}
 	}
-	if _, _, err := net.SplitHostPort(o.listen); err != nil {
-		return usagef("--listen %q: want host:port", o.listen)
-	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	fmt.Fprintf(a.stdout, "listening on %s\n", ln.Addr())
-	if f, ok := a.stdout.(*os.File); ok {
-		_ = f.Sync()
-	}
-	if o.maxPeers <= 0 {
-		return usagef("--max-peers must be positive")
+	if _, err := fmt.Fprintf(a.stdout, "listening on %s\n", ln.Addr()); err != nil {
+		ln.Close()
+		return fmt.Errorf("write stdout: %w", pathCause(err))
 	}
 	if o.stats > 0 {
 		go a.logStats(ctx, srv, o.stats)
 	}
-	if err := srv.Serve(ctx, ln); err != nil {
-		return err
+	err = srv.Serve(ctx, ln)
+	// The end of the log stream, on every ending: the counters and why.
+	st := srv.Stats()
+	reason := "interrupted"
+	if err != nil {
+		reason = "error"
 	}
 	a.logStatsOnce(srv)
-	a.log.Info().Msg("stopped")
-	return context.Cause(ctx)
+	ev := a.log.Info()
+	if err != nil {
+		ev = a.log.Error().Str("error", errorLine(err))
+	}
+	ev.Str("type", "end").Str("reason", reason).Int64("connections", st.Accepted).Int64("pieces_served", st.Pieces).
+		Int("exit_code", exitCode(ctx, err)).Msg("stopped")
+	if err != nil {
+		return err
+	}
+	// SIGINT or SIGTERM: a graceful stop, exit 0, as a server should.
+	_, err = fmt.Fprintf(a.stdout, "stopped: %s, %s served\n",
+		plural(st.Accepted, "connection", "connections"), plural(st.Pieces, "metadata piece", "metadata pieces"))
+	return err
 }
 
 // parseDrop reads --drop-piece N[@DURATION] and checks N against every

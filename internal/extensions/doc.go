@@ -1,7 +1,9 @@
 // Package extensions implements the BitTorrent extension protocol (BEP 10):
 // the extended handshake, the registry of extension message ids, and the
-// session that takes a peer connection from dial to "both extended
-// handshakes exchanged"; and libtorrent's lt_donthave (BEP 54).
+// session that takes a peer connection to "both extended handshakes
+// exchanged", from either side: Connect dials, Accept answers. Both apply
+// the connection's encryption (MSE) policy, so that a command or a server
+// only names it. And libtorrent's lt_donthave (BEP 54).
 //
 // # Wire format
 //

@@ -15,30 +15,31 @@ import (
 )
 
 // Event is one message from a peer, decoded for display (btext handshake
-// --watch) and logs. Its JSON form is an interface.
+// --watch, btext dont-have) and logs.
 type Event struct {
-	Type string `json:"type"` // the message name: have, bitfield, lt_donthave, ut_pex, ...
-	// Piece is set for have, lt_donthave, suggest_piece, allowed_fast.
-	Piece *uint32 `json:"piece,omitempty"`
+	Type string // the message name: have, bitfield, lt_donthave, ut_pex, ...
+	// Piece is set for have, lt_donthave, and the fast extension's
+	// suggest_piece, allowed_fast and reject_request (BEP 6).
+	Piece *uint32
 	// Pieces summarises what the peer has after this message.
-	Pieces string `json:"pieces,omitempty"`
+	Pieces string
 	// Applied is set for lt_donthave: whether it changed anything; Ignored
 	// says why not; Cancelled counts our requests it cancelled.
-	Applied   *bool  `json:"applied,omitempty"`
-	Ignored   string `json:"ignored,omitempty"`
-	Cancelled int    `json:"cancelled,omitempty"`
+	Applied   *bool
+	Ignored   string
+	Cancelled int
 	// UploadOnly is set for upload_only.
-	UploadOnly *bool `json:"upload_only,omitempty"`
+	UploadOnly *bool
 	// Added and Dropped are ut_pex peers.
-	Added   []string `json:"added,omitempty"`
-	Dropped []string `json:"dropped,omitempty"`
+	Added   []string
+	Dropped []string
 	// Changes lists what a re-sent extended handshake changed.
-	Changes []string `json:"changes,omitempty"`
+	Changes []string
 	// Len is the payload length; Detail anything else worth saying.
-	Len    int    `json:"len"`
-	Detail string `json:"detail,omitempty"`
+	Len    int
+	Detail string
 	// Error is set when the message could not be decoded (it is ignored).
-	Error string `json:"error,omitempty"`
+	Error string
 }
 
 func (e Event) String() string {
@@ -96,6 +97,13 @@ func (s *Session) Handle(msg peer.Message) (Event, error) {
 	case peer.Have, peer.Suggest, peer.AllowedFast:
 		i := binary.BigEndian.Uint32(msg.Payload)
 		e.Piece, e.Pieces = &i, pieces.Summary()
+		if msg.ID == peer.AllowedFast {
+			e.Detail = fmt.Sprintf("(%d pieces allowed while choked)", pieces.NumAllowedFast())
+		}
+	case peer.Reject:
+		i := binary.BigEndian.Uint32(msg.Payload)
+		e.Piece = &i
+		e.Detail = fmt.Sprintf("begin %d length %d", binary.BigEndian.Uint32(msg.Payload[4:]), binary.BigEndian.Uint32(msg.Payload[8:]))
 	case peer.Bitfield, peer.HaveAll, peer.HaveNone:
 		e.Pieces = pieces.Summary()
 	case peer.Extended:
@@ -234,17 +242,33 @@ func fmtInt(p *int64) string {
 // Watch reads what the peer sends for d and hands each message, handled
 // and decoded, to f. It returns nil when d is over, an error wrapping
 // peer.ErrClosedByPeer when the peer closes the connection, and any other
-// error (a malformed extended handshake, the context) as it comes.
+// error (a malformed extended handshake, the context) as it comes. A quiet
+// peer does not end the watch: when the connection's read timeout passes
+// with nothing received, a keep-alive is sent (BEP 3 peers drop a
+// connection silent for two minutes) and the watch goes on.
 func (s *Session) Watch(ctx context.Context, d time.Duration, f func(Event) error) error {
-	wctx, cancel := context.WithTimeout(ctx, d)
+	end := time.Now().Add(d)
+	wctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
+	// The socket's deadline can fire a moment before wctx says so: the
+	// clock decides whether the watch is over.
+	over := func() bool { return !time.Now().Before(end) }
 	for {
 		msg, err := s.Conn.ReadMessage(wctx)
 		var te *peer.TimeoutError
 		switch {
 		case err == nil:
 		case errors.As(err, &te) && ctx.Err() == nil:
-			return nil // the time is over
+			if over() {
+				return nil // the time is over
+			}
+			if err := s.Conn.WriteMessage(wctx, peer.Message{KeepAlive: true}); err != nil {
+				if over() {
+					return nil
+				}
+				return err
+			}
+			continue
 		default:
 			return err
 		}

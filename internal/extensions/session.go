@@ -32,6 +32,10 @@ type Options struct {
 	// answer with its other hash, as libtorrent 2.0 does. Only for callers
 	// that verify what they get against the hash they asked for.
 	AnyHash bool
+	// NoInitialPayload sends our BT handshake after the encryption
+	// handshake instead of inside it, as its initial payload (IA): one
+	// round trip more. For measurement, and for a peer that mishandles IA.
+	NoInitialPayload bool
 }
 
 // Session is a peer connection past the handshakes.
@@ -52,16 +56,20 @@ type Session struct {
 // the bit the session is returned along with an error wrapping
 // ErrNotSupported, so that what the peer did say can be shown.
 func Connect(ctx context.Context, addr string, opt Options) (*Session, error) {
-	c, err := dial(ctx, addr, opt)
+	local := peer.Handshake{Reserved: peer.LocalReserved(), InfoHash: opt.InfoHash, PeerID: opt.PeerID}
+	c, sent, err := dial(ctx, addr, opt, local)
 	if err != nil {
 		return nil, err
 	}
 	s := &Session{Conn: c}
-	local := peer.Handshake{Reserved: peer.Reserved{}.WithExtended(), InfoHash: opt.InfoHash, PeerID: opt.PeerID}
-	if opt.AnyHash {
-		s.Remote, err = c.HandshakeAnyHash(ctx, local)
-	} else {
-		s.Remote, err = c.Handshake(ctx, local)
+	if !sent {
+		err = c.WriteHandshake(ctx, local)
+	}
+	if err == nil {
+		s.Remote, err = c.ReadHandshake(ctx)
+	}
+	if err == nil && !opt.AnyHash && s.Remote.InfoHash != opt.InfoHash {
+		err = c.Violation("peer answered for info hash %s, not %s", s.Remote.InfoHash, opt.InfoHash)
 	}
 	if err != nil {
 		c.Close()
@@ -90,15 +98,23 @@ const (
 )
 
 // dial connects and applies the MSE policy: with prefer, a peer that
-// closes on the encryption handshake is dialled again for a plain one.
-func dial(ctx context.Context, addr string, opt Options) (*peer.Conn, error) {
-	c, err := peer.Dial(ctx, addr, opt.Peer)
+// closes on the encryption handshake is dialled again for a plain one. It
+// reports whether our BT handshake already went out, as MSE's initial
+// payload.
+func dial(ctx context.Context, addr string, opt Options, local peer.Handshake) (c *peer.Conn, sent bool, err error) {
+	c, err = peer.Dial(ctx, addr, opt.Peer)
 	if err != nil || opt.Peer.Encryption == peer.EncryptionOff {
-		return c, err
+		return c, false, err
 	}
+	offer := opt.Peer.Encryption.Offer()
 	for redial := 0; ; redial++ {
-		if _, err = c.Obfuscate(ctx, opt.InfoHash, opt.Peer.Encryption.Offer()); err == nil {
-			return c, nil
+		if opt.NoInitialPayload {
+			_, err = c.Obfuscate(ctx, opt.InfoHash, offer)
+		} else {
+			_, err = c.ObfuscateHandshake(ctx, local, offer)
+		}
+		if err == nil {
+			return c, !opt.NoInitialPayload, nil
 		}
 		c.Close()
 		if !errors.Is(err, peer.ErrMSERedial) || redial == mseRedials {
@@ -107,18 +123,19 @@ func dial(ctx context.Context, addr string, opt Options) (*peer.Conn, error) {
 		c.Log().Debug().Msg("MSE secret with a leading zero byte: connecting again with a new key")
 		select {
 		case <-ctx.Done():
-			return nil, context.Cause(ctx)
+			return nil, false, context.Cause(ctx)
 		case <-time.After(mseRedialWait):
 		}
 		if c, err = peer.Dial(ctx, addr, opt.Peer); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	if opt.Peer.Encryption != peer.EncryptionPrefer || !errors.Is(err, peer.ErrClosedByPeer) {
-		return nil, err
+		return nil, false, err
 	}
 	c.Log().Info().Err(err).Msg("the peer closed on the encryption handshake: connecting again without")
-	return peer.Dial(ctx, addr, opt.Peer)
+	c, err = peer.Dial(ctx, addr, opt.Peer)
+	return c, false, err
 }
 
 // Exchange sends our extended handshake and reads messages until the

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btext/btext/internal/extensions"
 	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
 )
@@ -54,7 +55,7 @@ func TestUTMessageErrors(t *testing.T) {
 	for in, want := range bad {
 		var m UTMessage
 		err := m.UnmarshalBinary([]byte(in))
-		var pe *PayloadError
+		var pe *extensions.PayloadError
 		if !errors.As(err, &pe) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", in, err, want)
 		}
@@ -112,7 +113,7 @@ func TestLTMessageBytes(t *testing.T) {
 }
 
 func TestLTRange(t *testing.T) {
-	// NOTES.md: first = ceil(start*T/256), last = ceil((start+size)*T/256).
+	// docs/protocol-notes.md, "LT_metadata": first = ceil(start*T/256), last = ceil((start+size)*T/256).
 	tests := []struct{ start, size, total, first, last int }{
 		{0, 256, 1000, 0, 1000},
 		{0, 64, 1000, 0, 250},

@@ -3,6 +3,8 @@ package metadata
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/btext/btext/internal/extensions"
 )
 
 // LT_metadata message types (libtorrent's legacy metadata extension).
@@ -49,7 +51,7 @@ func (m LTMessage) AppendBinary(b []byte) ([]byte, error) {
 // inside the total.
 func (m *LTMessage) UnmarshalBinary(p []byte) error {
 	fail := func(format string, args ...any) error {
-		return &PayloadError{Ext: "LT_metadata", Reason: fmt.Sprintf(format, args...)}
+		return &extensions.PayloadError{Ext: extensions.LTMetadata, Reason: fmt.Sprintf(format, args...)}
 	}
 	if len(p) == 0 {
 		return fail("empty")

@@ -52,7 +52,7 @@ type ServerConfig struct {
 type Server struct {
 	cfg    ServerConfig
 	byHash map[peer.Hash]*metainfo.Torrent
-	byReq2 map[[20]byte]peer.Hash // MSE: HASH("req2", info hash)
+	hashes extensions.Hashes // the same hashes, also as MSE names them
 
 	active, accepted, refused, pieces, rejects atomic.Int64
 }
@@ -67,7 +67,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.MaxPeers <= 0 {
 		cfg.MaxPeers = DefaultMaxPeers
 	}
-	s := &Server{cfg: cfg, byHash: make(map[peer.Hash]*metainfo.Torrent), byReq2: make(map[[20]byte]peer.Hash)}
+	s := &Server{cfg: cfg, byHash: make(map[peer.Hash]*metainfo.Torrent)}
 	for _, t := range cfg.Torrents {
 		var hashes []peer.Hash
 		if t.HasV1 {
@@ -77,11 +77,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 			hashes = append(hashes, peer.Hash(t.V2Handshake()))
 		}
 		for _, h := range hashes {
-			if _, dup := s.byHash[h]; dup {
+			if !s.hashes.Add(h) {
 				return nil, fmt.Errorf("torrent %s given twice", h)
 			}
 			s.byHash[h] = t
-			s.byReq2[peer.MSEReq2(h)] = h
 		}
 	}
 	return s, nil
@@ -137,11 +136,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // Stats counts connections and what was served.
 type Stats struct {
-	Active   int64 `json:"active"`
-	Accepted int64 `json:"accepted"`
-	Refused  int64 `json:"refused"` // over --max-peers
-	Pieces   int64 `json:"pieces"`  // metadata pieces and LT ranges served
-	Rejects  int64 `json:"rejects"` // metadata requests rejected
+	Active   int64
+	Accepted int64
+	Refused  int64 // over the peer limit
+	Pieces   int64 // metadata pieces and LT ranges served
+	Rejects  int64 // metadata requests rejected
 }
 
 // Stats returns the counters so far.
@@ -151,14 +150,15 @@ func (s *Server) Stats() Stats {
 }
 
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
-	c := peer.NewConn(nc, s.cfg.Peer)
-	defer c.Close()
-	log := c.Log()
+	log := s.cfg.Log.With().Str("peer", nc.RemoteAddr().String()).Logger()
 	log.Info().Msg("connection accepted")
-	err := s.session(ctx, c)
+	err := s.session(ctx, nc, &log)
+	var uh *extensions.UnknownHashError
 	switch {
 	case err == nil, ctx.Err() != nil:
 		log.Info().Msg("connection closed")
+	case errors.As(err, &uh):
+		logHandshake(log.Info(), uh.Remote).Msg("handshake for an unknown info hash: closing")
 	case errors.Is(err, peer.ErrClosedByPeer):
 		log.Info().Msg("peer closed the connection")
 	default:
@@ -166,37 +166,36 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	}
 }
 
-func (s *Server) session(ctx context.Context, c *peer.Conn) error {
-	log := c.Log()
-	if err := s.decrypt(ctx, c); err != nil {
-		return err
-	}
-	h, err := c.ReadHandshake(ctx)
-	if err != nil {
-		return err
-	}
-	t, ok := s.byHash[h.InfoHash]
-	ev := log.Info().Str("info_hash", h.InfoHash.String()).Str("peer_id", peer.EscapeBinary(h.PeerID[:])).
+func logHandshake(ev *zerolog.Event, h peer.Handshake) *zerolog.Event {
+	return ev.Str("info_hash", h.InfoHash.String()).Str("peer_id", peer.EscapeBinary(h.PeerID[:])).
 		Str("client", peer.ClientName(h.PeerID)).Str("reserved", h.Reserved.String())
-	if !ok {
-		ev.Msg("handshake for an unknown info hash: closing")
-		return nil
-	}
-	ev.Msg("handshake")
-	reply := peer.Handshake{Reserved: peer.Reserved{}.WithExtended(), InfoHash: h.InfoHash, PeerID: s.cfg.PeerID}
-	if err := c.WriteHandshake(ctx, reply); err != nil {
+}
+
+func (s *Server) session(ctx context.Context, nc net.Conn, log *zerolog.Logger) error {
+	sess, err := extensions.Accept(ctx, nc, extensions.AcceptOptions{
+		PeerID:           s.cfg.PeerID,
+		Hashes:           &s.hashes,
+		Local:            func(h peer.Hash) extensions.Local { return s.localHandshake(s.byHash[h]) },
+		HandshakeTimeout: s.cfg.ExtHandshakeTimeout,
+		Peer:             s.cfg.Peer,
+	})
+	if sess == nil {
 		return err
 	}
-	sess := &extensions.Session{Conn: c, Remote: h}
+	defer sess.Close()
+	c := sess.Conn
+	h := sess.Remote
+	t := s.byHash[h.InfoHash]
+	logHandshake(log.Info(), h).Msg("handshake")
 	var batch []peer.Message
-	if h.Reserved.Extended() {
-		if err := sess.Exchange(ctx, extensions.Options{Local: s.localHandshake(t, c), HandshakeTimeout: s.cfg.ExtHandshakeTimeout}); err != nil {
-			return err
-		}
+	switch {
+	case err == nil:
 		logExtHandshake(log, sess.Ext)
 		batch = append(batch, sess.Early...)
-	} else {
+	case errors.Is(err, extensions.ErrNotSupported):
 		log.Info().Msg("peer does not support the extension protocol")
+	default:
+		return err
 	}
 	p := &servedPeer{Session: sess, t: t, log: log, srv: s}
 	if t.Pieces > 0 {
@@ -231,38 +230,6 @@ func (s *Server) session(ctx context.Context, c *peer.Conn) error {
 		}
 		batch = batch[:0]
 	}
-}
-
-// decrypt answers an MSE handshake when the connection opens with one and
-// the policy allows it; a plain connection goes on unless encryption is
-// required.
-func (s *Server) decrypt(ctx context.Context, c *peer.Conn) error {
-	enc := s.cfg.Peer.Encryption
-	if enc == peer.EncryptionOff {
-		return nil // ReadHandshake says what else came
-	}
-	plain, err := c.IsPlainHandshake(ctx)
-	switch {
-	case err != nil:
-		return err
-	case plain && enc == peer.EncryptionRequire:
-		return fmt.Errorf("plain BT handshake refused: encryption (MSE) is required")
-	case plain:
-		return nil
-	}
-	allow := peer.CryptoRC4 | peer.CryptoPlain
-	if enc == peer.EncryptionRequire {
-		allow = peer.CryptoRC4
-	}
-	m, _, err := c.AcceptObfuscated(ctx, func(req2 [20]byte) (peer.Hash, bool) {
-		h, ok := s.byReq2[req2]
-		return h, ok
-	}, allow)
-	if err != nil {
-		return err
-	}
-	c.Log().Info().Stringer("method", m).Msg("encryption handshake")
-	return nil
 }
 
 // read reads the next message; while a --drop-piece is pending it wakes up
@@ -354,9 +321,8 @@ func (p *servedPeer) handle(ctx context.Context, msg peer.Message) error {
 	return nil
 }
 
-// serveUT answers a ut_metadata request with the piece, or a reject when
-// the piece is out of range, the torrent is private, or too many requests
-// are queued. A malformed message is logged and ignored.
+// serveUT answers a ut_metadata request with the piece, or a reject (see
+// answer). A malformed message is logged and ignored.
 func (p *servedPeer) serveUT(ctx context.Context, payload []byte) error {
 	var m UTMessage
 	if err := m.UnmarshalBinary(payload); err != nil {
@@ -367,43 +333,25 @@ func (p *servedPeer) serveUT(ctx context.Context, payload []byte) error {
 		p.log.Info().Int64("msg_type", m.Type).Int64("piece", m.Piece).Msg("ut_metadata message ignored")
 		return nil
 	}
-	id, ok := p.Registry.ID(extensions.UTMetadata)
-	if !ok {
-		p.log.Warn().Msg("ut_metadata request from a peer that did not advertise ut_metadata: cannot answer")
-		return nil
+	size := len(p.t.Info)
+	r := serveRequest{ext: extensions.UTMetadata, refused: "ut_metadata reject", served: "ut_metadata piece",
+		fields: func(e *zerolog.Event) *zerolog.Event { return e.Int64("piece", m.Piece) }}
+	if n := PieceCount(size); m.Piece >= int64(n) {
+		r.outOfRange = fmt.Sprintf("piece out of range 0..%d", n-1)
 	}
-	p.queued++
-	reply := UTMessage{Type: UTReject, Piece: m.Piece, TotalSize: -1}
-	reason := ""
-	switch n := PieceCount(len(p.t.Info)); {
-	case p.t.Private:
-		reason = "private torrent"
-	case m.Piece >= int64(n):
-		reason = fmt.Sprintf("piece out of range 0..%d", n-1)
-	case p.queued > DefaultServeReqq:
-		reason = fmt.Sprintf("more than %d requests queued", DefaultServeReqq)
-	default:
+	return answer(ctx, p, r, func(refuse bool) (UTMessage, []byte) {
+		if refuse {
+			return UTMessage{Type: UTReject, Piece: m.Piece, TotalSize: -1}, nil
+		}
 		i := int(m.Piece)
-		reply = UTMessage{Type: UTData, Piece: m.Piece, TotalSize: int64(len(p.t.Info)),
-			Data: p.t.Info[i*PieceSize : i*PieceSize+PieceLen(len(p.t.Info), i)]}
-	}
-	if reason != "" {
-		p.srv.rejects.Add(1)
-		p.log.Info().Int64("piece", m.Piece).Str("reason", reason).Msg("ut_metadata reject")
-	} else {
-		p.srv.pieces.Add(1)
-		p.log.Debug().Int64("piece", m.Piece).Int("len", len(reply.Data)).Msg("ut_metadata piece")
-	}
-	b, err := reply.AppendBinary(nil)
-	if err != nil {
-		return err
-	}
-	return p.Conn.WriteMessage(ctx, peer.ExtendedMessage(id, b))
+		return UTMessage{Type: UTData, Piece: m.Piece, TotalSize: int64(size)},
+			p.t.Info[i*PieceSize : i*PieceSize+PieceLen(size, i)]
+	})
 }
 
 // serveLT answers an LT_metadata request with the byte range of its 256ths
-// (NOTES.md), or "don't have" for a private torrent, a range too long for
-// one message, or too many requests queued.
+// (see LTRange), or "don't have" (see answer); a range too long for one
+// message counts as out of range.
 func (p *servedPeer) serveLT(ctx context.Context, payload []byte) error {
 	var m LTMessage
 	if err := m.UnmarshalBinary(payload); err != nil {
@@ -414,37 +362,68 @@ func (p *servedPeer) serveLT(ctx context.Context, payload []byte) error {
 		p.log.Info().Uint8("type", m.Type).Msg("LT_metadata message ignored")
 		return nil
 	}
-	id, ok := p.Registry.ID(extensions.LTMetadata)
+	first, last := LTRange(m.Start, m.Size, len(p.t.Info))
+	r := serveRequest{ext: extensions.LTMetadata, refused: "LT_metadata don't have", served: "LT_metadata data",
+		fields: func(e *zerolog.Event) *zerolog.Event {
+			return e.Int("start", m.Start).Int("size", m.Size).Int("offset", first).Int("len", last-first)
+		}}
+	if last-first > maxLTReply {
+		r.outOfRange = fmt.Sprintf("range of %d bytes is longer than %d", last-first, maxLTReply)
+	}
+	return answer(ctx, p, r, func(refuse bool) (LTMessage, []byte) {
+		if refuse {
+			return LTMessage{Type: LTDontHave}, nil
+		}
+		return LTMessage{Type: LTData, Total: int32(len(p.t.Info)), Offset: int32(first)}, p.t.Info[first:last]
+	})
+}
+
+// serveRequest is what the answer policy needs to know of one metadata request.
+type serveRequest struct {
+	ext             string // the extension's name, for the peer's id
+	outOfRange      string // why the range cannot be served, or ""
+	refused, served string // log messages
+	fields          func(*zerolog.Event) *zerolog.Event
+}
+
+// answer is serve's one answer policy for ut_metadata and LT_metadata: a
+// request is refused when the torrent is private (libtorrent and
+// Transmission do not serve those), when its range is out of range, or
+// when it is beyond the reqq we advertised among the requests that arrived
+// together; otherwise the data goes out. build makes the extension's
+// answer, the refusal or the data message, whose bytes it returns apart. A peer that did not advertise the
+// extension cannot be answered at all.
+func answer[M interface{ AppendBinary([]byte) ([]byte, error) }](ctx context.Context, p *servedPeer, r serveRequest, build func(refuse bool) (M, []byte)) error {
+	id, ok := p.Registry.ID(r.ext)
 	if !ok {
-		p.log.Warn().Msg("LT_metadata request from a peer that did not advertise LT_metadata: cannot answer")
+		p.log.Warn().Msg(r.ext + " request from a peer that did not advertise " + r.ext + ": cannot answer")
 		return nil
 	}
 	p.queued++
-	first, last := LTRange(m.Start, m.Size, len(p.t.Info))
-	reply := LTMessage{Type: LTDontHave}
-	reason := ""
+	reason := r.outOfRange
 	switch {
 	case p.t.Private:
 		reason = "private torrent"
-	case last-first > maxLTReply:
-		reason = fmt.Sprintf("range of %d bytes is longer than %d", last-first, maxLTReply)
+	case reason != "":
 	case p.queued > DefaultServeReqq:
 		reason = fmt.Sprintf("more than %d requests queued", DefaultServeReqq)
-	default:
-		reply = LTMessage{Type: LTData, Total: int32(len(p.t.Info)), Offset: int32(first), Data: p.t.Info[first:last]}
 	}
 	if reason != "" {
 		p.srv.rejects.Add(1)
-		p.log.Info().Int("start", m.Start).Int("size", m.Size).Str("reason", reason).Msg("LT_metadata don't have")
+		r.fields(p.log.Info()).Str("reason", reason).Msg(r.refused)
 	} else {
 		p.srv.pieces.Add(1)
-		p.log.Debug().Int("start", m.Start).Int("size", m.Size).Int("offset", first).Int("len", last-first).Msg("LT_metadata data")
+		r.fields(p.log.Debug()).Msg(r.served)
 	}
-	b, err := reply.AppendBinary(nil)
+	// The message without its data, then the data itself: a slice of the
+	// info dict, which goes out without a copy (up to 1 MiB for
+	// LT_metadata; 200 such answers once cost serve 300 MiB).
+	m, data := build(reason != "")
+	head, err := m.AppendBinary(nil)
 	if err != nil {
 		return err
 	}
-	return p.Conn.WriteMessage(ctx, peer.ExtendedMessage(id, b))
+	return p.Conn.WriteExtended(ctx, id, head, data)
 }
 
 // maxLTReply keeps an LT_metadata answer within the 1 MiB message cap
@@ -453,15 +432,12 @@ const maxLTReply = peer.DefaultMaxMessageLen - 16
 
 // localHandshake is the extended handshake we send for t. A private
 // torrent's metadata is not offered, as libtorrent and Transmission do.
-func (s *Server) localHandshake(t *metainfo.Torrent, c *peer.Conn) extensions.Local {
+// Accept fills in yourip and p from the connection.
+func (s *Server) localHandshake(t *metainfo.Torrent) extensions.Local {
 	l := extensions.Local{
 		Client: s.cfg.Client,
 		Reqq:   DefaultServeReqq,
-		YourIP: extensions.AddrOf(c.RemoteAddr()),
 		M:      extensions.LocalM(),
-	}
-	if ta, ok := c.LocalAddr().(*net.TCPAddr); ok {
-		l.Port = uint16(ta.Port)
 	}
 	if t.Private {
 		delete(l.M, extensions.UTMetadata)

@@ -2,6 +2,7 @@ package metadata_test
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -154,7 +155,7 @@ func TestServeManyPeers(t *testing.T) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			res, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: []string{addr}})
+			res, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: metadata.PeerList("arg", netip.MustParseAddrPort(addr))})
 			if err == nil && len(res.Info) != len(info) {
 				err = context.DeadlineExceeded
 			}
@@ -211,8 +212,86 @@ func BenchmarkFetch(b *testing.B) {
 	b.SetBytes(int64(len(info)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: []string{addr}}); err != nil {
+		if _, err := metadata.Fetch(ctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: metadata.PeerList("arg", netip.MustParseAddrPort(addr))}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestServeAnswerPolicy: ut_metadata and LT_metadata requests meet the one
+// answer policy: a private torrent, a range out of range and requests over
+// the reqq are refused, the rest served.
+func TestServeAnswerPolicy(t *testing.T) {
+	public := peertest.InfoOfSize(40000) // 3 pieces
+	private, err := metainfo.BuildInfo("secret", []metainfo.File{{Path: []string{"f"}, Data: []byte("hello")}}, 16384, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := peertest.Serve(t, metadata.ServerConfig{}, public, private)
+	ut := func(piece int64) []byte {
+		p, _ := metadata.UTMessage{Type: metadata.UTRequest, Piece: piece, TotalSize: -1}.AppendBinary(nil)
+		return p
+	}
+	lt := func(start, size int) []byte {
+		p, _ := metadata.LTMessage{Type: metadata.LTRequest, Start: start, Size: size}.AppendBinary(nil)
+		return p
+	}
+	tests := []struct {
+		name    string
+		info    []byte
+		ext     uint8
+		payload []byte
+		n       int // requests sent together
+		served  int
+	}{
+		{"ut ok", public, extensions.LocalUTMetadata, ut(1), 1, 1},
+		{"lt ok", public, extensions.LocalLTMetadata, lt(0, 256), 1, 1},
+		{"ut private", private, extensions.LocalUTMetadata, ut(0), 1, 0},
+		{"lt private", private, extensions.LocalLTMetadata, lt(0, 256), 1, 0},
+		{"ut out of range", public, extensions.LocalUTMetadata, ut(3), 1, 0},
+		{"ut over reqq", public, extensions.LocalUTMetadata, ut(0), metadata.DefaultServeReqq + 50, metadata.DefaultServeReqq},
+		{"lt over reqq", public, extensions.LocalLTMetadata, lt(0, 1), metadata.DefaultServeReqq + 50, metadata.DefaultServeReqq},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := connect(t, addr, peertest.HashOf(tt.info))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			burst := make([]peer.Message, tt.n)
+			for i := range burst {
+				burst[i] = peer.ExtendedMessage(tt.ext, tt.payload)
+			}
+			if err := s.Conn.WriteMessages(ctx, burst...); err != nil {
+				t.Fatal(err)
+			}
+			served := 0
+			for range tt.n {
+				var msg peer.Message
+				for msg.ID != peer.Extended || msg.Payload[0] != tt.ext {
+					if msg, err = s.Conn.ReadMessage(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var ok bool
+				if tt.ext == extensions.LocalUTMetadata {
+					var m metadata.UTMessage
+					err, ok = m.UnmarshalBinary(msg.Payload[1:]), m.Type == metadata.UTData
+				} else {
+					var m metadata.LTMessage
+					err, ok = m.UnmarshalBinary(msg.Payload[1:]), m.Type == metadata.LTData
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok {
+					served++
+				}
+			}
+			// A burst may arrive in more than one read, so over the
+			// reqq at least the excess is refused, not exactly it.
+			if served > tt.served || tt.n == 1 && served != tt.served || served == 0 && tt.served > 0 {
+				t.Errorf("%d of %d served, want %d", served, tt.n, tt.served)
+			}
+		})
 	}
 }

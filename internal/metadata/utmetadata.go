@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/btext/btext/internal/bencode"
+	"github.com/btext/btext/internal/extensions"
 )
 
 // PieceSize is the BEP 9 metadata piece size.
@@ -22,14 +23,6 @@ const (
 
 // utLimits bound the dictionary of a ut_metadata message.
 var utLimits = bencode.Limits{MaxDepth: 4, MaxValues: 64}
-
-// PayloadError: an extension message that cannot be decoded.
-type PayloadError struct {
-	Ext    string
-	Reason string
-}
-
-func (e *PayloadError) Error() string { return fmt.Sprintf("%s message: %s", e.Ext, e.Reason) }
 
 // UTMessage is a ut_metadata message (BEP 9). TotalSize is -1 when absent.
 // Data is set for a data message only. A message of an unknown type decodes
@@ -61,7 +54,7 @@ func (m UTMessage) AppendBinary(b []byte) ([]byte, error) {
 // piece of a data message; after any other message they are an error.
 func (m *UTMessage) UnmarshalBinary(p []byte) error {
 	fail := func(format string, args ...any) error {
-		return &PayloadError{Ext: "ut_metadata", Reason: fmt.Sprintf(format, args...)}
+		return &extensions.PayloadError{Ext: extensions.UTMetadata, Reason: fmt.Sprintf(format, args...)}
 	}
 	if len(p) > MaxUTMessage {
 		return fail("%d bytes, more than the %d a piece needs", len(p), MaxUTMessage)

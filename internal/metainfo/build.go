@@ -3,6 +3,7 @@ package metainfo
 import (
 	"crypto/sha1"
 	"fmt"
+	"net/netip"
 
 	"github.com/btext/btext/internal/bencode"
 )
@@ -55,9 +56,17 @@ func BuildInfo(name string, files []File, pieceLength int, private bool) ([]byte
 }
 
 // TorrentFile wraps an info dictionary in a .torrent file, kept byte for
-// byte, with optional trackers.
-func TorrentFile(info []byte, trackers []string) ([]byte, error) {
+// byte, with optional trackers (announce, and each in a tier of its own in
+// announce-list) and DHT nodes (BEP 5 "nodes": [host, port] pairs).
+func TorrentFile(info []byte, trackers []string, nodes ...netip.AddrPort) ([]byte, error) {
 	d := map[string]any{"info": bencode.Raw(info)}
+	if len(nodes) > 0 {
+		list := make([]any, len(nodes))
+		for i, n := range nodes {
+			list[i] = []any{n.Addr().String(), int64(n.Port())}
+		}
+		d["nodes"] = list
+	}
 	if len(trackers) > 0 {
 		d["announce"] = trackers[0]
 		tiers := make([]any, len(trackers))

@@ -17,7 +17,7 @@ import (
 )
 
 // Limits and timeouts. libtorrent caps a whole message at 1 MiB and gives a
-// handshake 10 s (NOTES.md, "Limits and timeouts in the anchors"); a 16 KiB
+// handshake 10 s (docs/protocol-notes.md, "Limits and timeouts"); a 16 KiB
 // block plus headers or the bitfield of a torrent with 8 million pieces fits.
 const (
 	DefaultMaxMessageLen    = 1 << 20
@@ -69,6 +69,11 @@ func (c Config) withDefaults() Config {
 
 // ErrClosedByPeer: the peer closed the connection (or reset it).
 var ErrClosedByPeer = errors.New("peer closed the connection")
+
+// ErrClosedBeforeAnswer: the peer closed the connection on our handshake
+// without answering it. Most peers do this for a torrent they do not
+// have; a peer that requires encryption does it to a plain handshake.
+var ErrClosedBeforeAnswer = fmt.Errorf("%w before answering", ErrClosedByPeer)
 
 // TimeoutError: a phase did not complete within its deadline.
 type TimeoutError struct {
@@ -196,7 +201,17 @@ func RandomPeerID() PeerID {
 	return id
 }
 
-func (c *Conn) State() State         { return c.m.state }
+func (c *Conn) State() State { return c.m.state }
+
+// Violation is a protocol error the layers above found in what the peer
+// sent, in the connection's real state.
+func (c *Conn) Violation(format string, args ...any) *ProtocolError {
+	return &ProtocolError{State: c.m.state, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Fast reports whether the fast extension (BEP 6) is in use: both
+// handshakes set its bit.
+func (c *Conn) Fast() bool           { return c.m.fast() }
 func (c *Conn) Remote() Handshake    { return c.remote }
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 func (c *Conn) LocalAddr() net.Addr  { return c.nc.LocalAddr() }
@@ -219,7 +234,7 @@ func (c *Conn) Handshake(ctx context.Context, local Handshake) (Handshake, error
 		return Handshake{}, err
 	}
 	if h.InfoHash != local.InfoHash {
-		return h, &ProtocolError{State: StateHandshaking, Reason: fmt.Sprintf("peer answered for info hash %s, not %s", h.InfoHash, local.InfoHash)}
+		return h, c.Violation("peer answered for info hash %s, not %s", h.InfoHash, local.InfoHash)
 	}
 	return h, nil
 }
@@ -238,7 +253,8 @@ func (c *Conn) WriteHandshake(ctx context.Context, h Handshake) error {
 	if err := c.m.sendHandshake(h.Reserved); err != nil {
 		return err
 	}
-	b, _ := h.AppendBinary(c.wbuf[:0])
+	var buf [HandshakeLen]byte
+	b, _ := h.AppendBinary(buf[:0])
 	c.log.Debug().Str("reserved", h.Reserved.String()).Str("info_hash", h.InfoHash.String()).Msg("send handshake")
 	return c.write(ctx, "send handshake", b)
 }
@@ -305,14 +321,14 @@ func (c *Conn) track(msg Message) {
 		return
 	}
 	switch msg.ID {
-	case Have, Bitfield, HaveAll, HaveNone:
+	case Have, Bitfield, HaveAll, HaveNone, Suggest, AllowedFast, Reject:
 		if note := c.pieces.apply(msg); note != "" {
 			c.log.Warn().Str("msg", msg.String()).Msg(note)
 		}
-	case Piece, Reject:
+	case Piece:
 		c.pieces.answered(binary.BigEndian.Uint32(msg.Payload))
 	case Choke:
-		if !c.m.local.Fast() || !c.m.remote.Fast() {
+		if !c.Fast() {
 			clear(c.pieces.pending) // without the fast extension a choke cancels every request
 		}
 	}
@@ -323,17 +339,39 @@ func (c *Conn) WriteMessage(ctx context.Context, msg Message) error {
 	return c.WriteMessages(ctx, msg)
 }
 
+// maxKeptWriteBuf bounds the write buffer a connection keeps between
+// writes: a larger one, grown for a large message, is dropped after the
+// write, so that an idle connection holds no more than this.
+const maxKeptWriteBuf = 64 << 10
+
+// minSeparatePayload is the payload size from which a message's payload
+// goes out as its own buffer in a vectored write (writev), not copied into
+// the write buffer.
+const minSeparatePayload = 1 << 10
+
 // WriteMessages sends messages in one write, so that they travel together
-// (a window of requests in one packet).
+// (a window of requests in one packet). Large payloads are not copied: they
+// go out as they are, in one vectored write with the rest.
 func (c *Conn) WriteMessages(ctx context.Context, msgs ...Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
 	b := c.wbuf[:0]
+	var bufs net.Buffers
+	mark := 0 // b[mark:] is not yet in bufs
 	for _, msg := range msgs {
 		if err := c.m.send(msg); err != nil {
 			return err
 		}
-		var err error
-		if b, err = msg.AppendBinary(b); err != nil {
-			return err
+		if len(msg.Payload) >= minSeparatePayload {
+			var err error
+			if b, err = appendHeader(b, msg.ID, len(msg.Payload)); err != nil {
+				return err
+			}
+			bufs = append(bufs, b[mark:], msg.Payload)
+			mark = len(b)
+		} else {
+			b, _ = msg.AppendBinary(b)
 		}
 		if msg.ID == Request && len(msg.Payload) == 12 {
 			c.pieces.requested(binary.BigEndian.Uint32(msg.Payload))
@@ -342,17 +380,69 @@ func (c *Conn) WriteMessages(ctx context.Context, msgs ...Message) error {
 			e.Stringer("msg", msg).Msg("send")
 		}
 	}
-	c.wbuf = b[:0]
-	if len(msgs) == 0 {
-		return nil
+	if mark < len(b) {
+		bufs = append(bufs, b[mark:])
 	}
-	return c.write(ctx, "send "+msgs[0].ID.String(), b)
+	err := c.writeBuffers(ctx, "send "+msgs[0].ID.String(), bufs)
+	c.keep(b)
+	return err
+}
+
+// WriteExtended sends the extension message <20><id><head><body> without
+// copying body: for a large answer (an LT_metadata range, a ut_metadata
+// piece) that is a slice of something kept anyway.
+func (c *Conn) WriteExtended(ctx context.Context, id uint8, head, body []byte) error {
+	// The state machine looks at the extension id and the first byte after.
+	if err := c.m.send(Message{ID: Extended, Payload: []byte{id}}); err != nil {
+		return err
+	}
+	b, err := appendHeader(c.wbuf[:0], Extended, 1+len(head)+len(body))
+	if err != nil {
+		return err
+	}
+	b = append(append(b, id), head...)
+	if e := c.log.Trace(); e.Enabled() {
+		e.Uint8("ext", id).Int("len", len(head)+len(body)).Msg("send extended")
+	}
+	err = c.writeBuffers(ctx, "send extended", net.Buffers{b, body})
+	c.keep(b)
+	return err
+}
+
+// appendHeader appends a message's length prefix and id.
+func appendHeader(b []byte, id MessageID, payloadLen int) ([]byte, error) {
+	if uint64(payloadLen)+1 > 1<<32-1 {
+		return nil, fmt.Errorf("message payload of %d bytes is too long", payloadLen)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(payloadLen+1))
+	return append(b, byte(id)), nil
+}
+
+// keep keeps the write buffer for the next write, unless it grew too big.
+func (c *Conn) keep(b []byte) {
+	if cap(b) > maxKeptWriteBuf {
+		c.wbuf = nil
+	} else {
+		c.wbuf = b[:0]
+	}
 }
 
 func (c *Conn) write(ctx context.Context, op string, b []byte) error {
+	return c.writeBuffers(ctx, op, net.Buffers{b})
+}
+
+// writeBuffers writes bufs in order: with writev on a plain connection,
+// through the RC4 stream's bounded buffer on an encrypted one.
+func (c *Conn) writeBuffers(ctx context.Context, op string, bufs net.Buffers) error {
 	stop, start := c.deadline(ctx, c.cfg.WriteTimeout)
 	defer stop()
-	if _, err := c.w.Write(b); err != nil {
+	var err error
+	if rw, ok := c.w.(*rc4Writer); ok {
+		err = rw.writeBuffers(bufs)
+	} else {
+		_, err = bufs.WriteTo(c.w)
+	}
+	if err != nil {
 		return c.ioErr(ctx, op, err, start)
 	}
 	return nil
@@ -391,11 +481,7 @@ func (c *Conn) ioErr(ctx context.Context, op string, err error, start time.Time)
 	case isTimeout(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return &TimeoutError{Op: op, After: time.Since(start)}
 	case errors.Is(err, io.EOF) && op == "read handshake":
-		hint := "most peers do this for a torrent they do not have"
-		if c.crypto == 0 {
-			hint += ", and a peer that requires encryption does it too: --encryption prefer"
-		}
-		return fmt.Errorf("%s: %w before answering (%s)", op, ErrClosedByPeer, hint)
+		return fmt.Errorf("%s: %w (most peers do this for a torrent they do not have)", op, ErrClosedBeforeAnswer)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), isReset(err):
 		return fmt.Errorf("%s: %w", op, ErrClosedByPeer)
 	}

@@ -10,7 +10,10 @@
 //
 // Reserved bits: reserved[5]&0x10 extension protocol (BEP 10),
 // reserved[7]&0x01 DHT (BEP 5), reserved[7]&0x04 fast (BEP 6),
-// reserved[7]&0x10 v2 upgrade (BEP 52).
+// reserved[7]&0x10 v2 upgrade (BEP 52). btext sets 0x10 and 0x04 in every
+// handshake it sends (LocalReserved); the fast messages (have_all,
+// have_none, suggest_piece, reject_request, allowed_fast) are legal only
+// when the peer set 0x04 too, and a protocol violation otherwise.
 //
 // # States
 //

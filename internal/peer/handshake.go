@@ -43,6 +43,18 @@ func (r Reserved) WithExtended() Reserved {
 	return r
 }
 
+// WithFast returns r with the fast extension bit set.
+func (r Reserved) WithFast() Reserved {
+	r[fastByte] |= fastBit
+	return r
+}
+
+// LocalReserved is what btext sets in every handshake it sends, connecting
+// or answering: the extension protocol and the fast extension, as
+// libtorrent, Transmission and aria2 do. Fast is in use only when the peer
+// sets it too (see Conn.Fast).
+func LocalReserved() Reserved { return Reserved{}.WithExtended().WithFast() }
+
 func (r Reserved) String() string { return hex.EncodeToString(r[:]) }
 
 // Handshake is the BEP 3 handshake.

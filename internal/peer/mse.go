@@ -21,7 +21,7 @@ import (
 // a Diffie-Hellman exchange, then the info hash proven without being sent,
 // then the rest of the connection in RC4 or, when both sides agree, in
 // plaintext. A peer set to require encryption closes a plaintext
-// connection right after the BT handshake (NOTES.md).
+// connection right after the BT handshake (docs/protocol-notes.md, "Encryption").
 //
 //	1 A->B: Ya, PadA
 //	2 B->A: Yb, PadB
@@ -168,7 +168,12 @@ func (r *rc4Reader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// rc4Writer encrypts what it writes, into its own buffer.
+// rc4ChunkLen is the buffer an RC4 stream encrypts into: what it writes
+// goes out in chunks of this size, so that a large message costs no
+// buffer of its size and an idle connection keeps only this.
+const rc4ChunkLen = 16 << 10
+
+// rc4Writer encrypts what it writes, chunk by chunk, into its own buffer.
 type rc4Writer struct {
 	w   io.Writer
 	c   *rc4.Cipher
@@ -176,9 +181,46 @@ type rc4Writer struct {
 }
 
 func (w *rc4Writer) Write(p []byte) (int, error) {
-	w.buf = append(w.buf[:0], p...)
-	w.c.XORKeyStream(w.buf, w.buf)
-	return w.w.Write(w.buf)
+	if err := w.writeBuffers([][]byte{p}); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writeBuffers encrypts and writes bufs in order, filling each chunk from
+// as many of them as fit. After an error the stream is unusable (the
+// cipher has moved on), as after any failed write.
+func (w *rc4Writer) writeBuffers(bufs [][]byte) error {
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	if cap(w.buf) < min(total, rc4ChunkLen) {
+		w.buf = make([]byte, 0, min(max(total, 512), rc4ChunkLen))
+	}
+	chunk := w.buf[:0]
+	flush := func() error {
+		w.c.XORKeyStream(chunk, chunk)
+		_, err := w.w.Write(chunk)
+		chunk = chunk[:0]
+		return err
+	}
+	for _, b := range bufs {
+		for len(b) > 0 {
+			n := min(len(b), cap(chunk)-len(chunk))
+			chunk = append(chunk, b[:n]...)
+			b = b[n:]
+			if len(chunk) == cap(chunk) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if len(chunk) > 0 {
+		return flush()
+	}
+	return nil
 }
 
 // mseIOErr names the cause of a failed read or write during the encryption
@@ -206,9 +248,23 @@ func (c *Conn) Crypto() CryptoMethod { return c.crypto }
 
 // Obfuscate runs the connecting side of MSE for the info hash skey,
 // offering the methods in provide, and switches the connection to the one
-// the peer selects. It must come before the BT handshake. The BT handshake
-// is not sent as the initial payload: it follows, through the new stream.
+// the peer selects. It must come before the BT handshake, which then
+// follows through the new stream (see ObfuscateHandshake to save a round
+// trip).
 func (c *Conn) Obfuscate(ctx context.Context, skey Hash, provide CryptoMethod) (CryptoMethod, error) {
+	return c.obfuscate(ctx, skey, provide, nil)
+}
+
+// ObfuscateHandshake is Obfuscate for local.InfoHash with our BT handshake
+// local sent as MSE's initial payload (IA), inside step 3: the peer reads
+// it before it answers step 3, so its own BT handshake comes right after
+// step 4, one round trip sooner. After it the caller only reads the peer's
+// handshake (ReadHandshake).
+func (c *Conn) ObfuscateHandshake(ctx context.Context, local Handshake, provide CryptoMethod) (CryptoMethod, error) {
+	return c.obfuscate(ctx, local.InfoHash, provide, &local)
+}
+
+func (c *Conn) obfuscate(ctx context.Context, skey Hash, provide CryptoMethod, ia *Handshake) (CryptoMethod, error) {
 	const op = "encryption handshake"
 	stop, start := c.deadline(ctx, c.cfg.HandshakeTimeout)
 	defer stop()
@@ -243,9 +299,18 @@ func (c *Conn) Obfuscate(ctx context.Context, skey Hash, provide CryptoMethod) (
 	for i := range req2 {
 		msg = append(msg, req2[i]^req3[i])
 	}
-	// VC (8 zero bytes), crypto_provide, len(PadC) = 0, len(IA) = 0.
-	plain := make([]byte, 8+4+2+2)
+	// VC (8 zero bytes), crypto_provide, len(PadC) = 0, len(IA), IA. IA
+	// is always RC4, whatever the peer selects for the rest.
+	plain := make([]byte, 8+4+2+2, 8+4+2+2+HandshakeLen)
 	binary.BigEndian.PutUint32(plain[8:], uint32(provide))
+	if ia != nil {
+		if err := c.m.sendHandshake(ia.Reserved); err != nil {
+			return 0, err
+		}
+		plain, _ = ia.AppendBinary(plain)
+		binary.BigEndian.PutUint16(plain[14:], uint16(HandshakeLen))
+		c.log.Debug().Str("reserved", ia.Reserved.String()).Str("info_hash", ia.InfoHash.String()).Msg("send handshake (MSE initial payload)")
+	}
 	enc.XORKeyStream(plain, plain)
 	if _, err := c.nc.Write(append(msg, plain...)); err != nil {
 		return fail(err)

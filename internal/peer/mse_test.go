@@ -31,69 +31,92 @@ func TestMSE(t *testing.T) {
 		{"no common method", served, CryptoRC4, CryptoPlain, 0, "the peer offers rc4, we accept plaintext"},
 		{"unknown info hash", other, CryptoRC4, CryptoRC4, 0, "an info hash we do not serve"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a, raw := pipePair(t, Config{HandshakeTimeout: 5 * time.Second})
-			b := NewConn(raw, Config{HandshakeTimeout: 5 * time.Second})
-			ctx := context.Background()
-			type result struct {
-				m    CryptoMethod
-				skey Hash
-				err  error
+	for _, withIA := range []bool{false, true} {
+		for _, tt := range tests {
+			if withIA {
+				tt.name += ", handshake as IA"
 			}
-			done := make(chan result, 1)
-			go func() {
-				plain, err := b.IsPlainHandshake(ctx)
-				if err != nil || plain {
-					done <- result{err: errors.New("not seen as MSE")}
-					return
-				}
-				m, skey, err := b.AcceptObfuscated(ctx, find, tt.allow)
-				if err != nil {
-					b.Close() // as serve does: the other side sees the close
-				}
-				done <- result{m, skey, err}
-			}()
-			m, err := a.Obfuscate(ctx, tt.skey, tt.provide)
-			r := <-done
-			if tt.err != "" {
-				if r.err == nil || !errors.Is(r.err, ErrMSE) || !bytes.Contains([]byte(r.err.Error()), []byte(tt.err)) {
-					t.Fatalf("answering side: %v, want %q", r.err, tt.err)
-				}
-				if err == nil {
-					t.Fatalf("connecting side succeeded with %v", m)
-				}
-				return
-			}
-			if err != nil || r.err != nil || m != tt.want || r.m != tt.want || r.skey != served {
-				t.Fatalf("got %v %v / %v %v %v, want %v", m, err, r.m, r.skey, r.err, tt.want)
-			}
-			if a.Crypto() != tt.want || b.Crypto() != tt.want {
-				t.Fatalf("Crypto() %v %v", a.Crypto(), b.Crypto())
-			}
-			// The BT handshake and messages, both ways, through the stream.
-			go func() {
-				h, err := b.ReadHandshake(ctx)
-				if err == nil {
-					err = b.WriteHandshake(ctx, Handshake{Reserved: h.Reserved, InfoHash: h.InfoHash})
-				}
-				if err == nil {
-					err = b.WriteMessage(ctx, Message{ID: Have, Payload: []byte{0, 0, 0, 7}})
-				}
-				done <- result{err: err}
-			}()
-			h, err := a.Handshake(ctx, Handshake{Reserved: Reserved{}.WithExtended(), InfoHash: served})
-			if err != nil || h.InfoHash != served {
-				t.Fatalf("BT handshake through %v: %v %v", tt.want, h, err)
-			}
-			msg, err := a.ReadMessage(ctx)
-			if err != nil || msg.ID != Have || !bytes.Equal(msg.Payload, []byte{0, 0, 0, 7}) {
-				t.Fatalf("message: %v %v", msg, err)
-			}
-			if r := <-done; r.err != nil {
-				t.Fatal(r.err)
-			}
-		})
+			t.Run(tt.name, func(t *testing.T) {
+				testMSE(t, served, find, tt.skey, tt.provide, tt.allow, tt.want, tt.err, withIA)
+			})
+		}
+	}
+}
+
+// testMSE runs one case of TestMSE, the BT handshake sent after MSE or
+// inside it, as the initial payload.
+func testMSE(t *testing.T, served Hash, find func([20]byte) (Hash, bool), skey Hash, provide, allow, want CryptoMethod, wantErr string, withIA bool) {
+	a, raw := pipePair(t, Config{HandshakeTimeout: 5 * time.Second})
+	b := NewConn(raw, Config{HandshakeTimeout: 5 * time.Second})
+	ctx := context.Background()
+	type result struct {
+		m    CryptoMethod
+		skey Hash
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		plain, err := b.IsPlainHandshake(ctx)
+		if err != nil || plain {
+			done <- result{err: errors.New("not seen as MSE")}
+			return
+		}
+		m, skey, err := b.AcceptObfuscated(ctx, find, allow)
+		if err != nil {
+			b.Close() // as serve does: the other side sees the close
+		}
+		done <- result{m, skey, err}
+	}()
+	local := Handshake{Reserved: LocalReserved(), InfoHash: skey}
+	var m CryptoMethod
+	var err error
+	if withIA {
+		m, err = a.ObfuscateHandshake(ctx, local, provide)
+	} else {
+		m, err = a.Obfuscate(ctx, skey, provide)
+	}
+	r := <-done
+	if wantErr != "" {
+		if r.err == nil || !errors.Is(r.err, ErrMSE) || !bytes.Contains([]byte(r.err.Error()), []byte(wantErr)) {
+			t.Fatalf("answering side: %v, want %q", r.err, wantErr)
+		}
+		if err == nil {
+			t.Fatalf("connecting side succeeded with %v", m)
+		}
+		return
+	}
+	if err != nil || r.err != nil || m != want || r.m != want || r.skey != served {
+		t.Fatalf("got %v %v / %v %v %v, want %v", m, err, r.m, r.skey, r.err, want)
+	}
+	if a.Crypto() != want || b.Crypto() != want {
+		t.Fatalf("Crypto() %v %v", a.Crypto(), b.Crypto())
+	}
+	// The BT handshake and messages, both ways, through the stream.
+	go func() {
+		h, err := b.ReadHandshake(ctx)
+		if err == nil {
+			err = b.WriteHandshake(ctx, Handshake{Reserved: h.Reserved, InfoHash: h.InfoHash})
+		}
+		if err == nil {
+			err = b.WriteMessage(ctx, Message{ID: Have, Payload: []byte{0, 0, 0, 7}})
+		}
+		done <- result{err: err}
+	}()
+	var h Handshake
+	if withIA {
+		h, err = a.ReadHandshake(ctx)
+	} else {
+		h, err = a.Handshake(ctx, local)
+	}
+	if err != nil || h.InfoHash != served || !h.Reserved.Fast() {
+		t.Fatalf("BT handshake through %v: %v %v", want, h, err)
+	}
+	msg, err := a.ReadMessage(ctx)
+	if err != nil || msg.ID != Have || !bytes.Equal(msg.Payload, []byte{0, 0, 0, 7}) {
+		t.Fatalf("message: %v %v", msg, err)
+	}
+	if r := <-done; r.err != nil {
+		t.Fatal(r.err)
 	}
 }
 
@@ -148,6 +171,41 @@ func TestMSELeadingZeroSecret(t *testing.T) {
 	}()
 	if _, err := a.Obfuscate(ctx, Hash{}, CryptoRC4); !errors.Is(err, ErrMSERedial) {
 		t.Fatalf("Obfuscate with a leading-zero secret: %v, want ErrMSERedial", err)
+	}
+
+	// With the BT handshake as the initial payload, the same: nothing after
+	// Ya goes out (no req1, no handshake), and the handshake does not count
+	// as sent.
+	a, raw = pipePair(t, Config{HandshakeTimeout: 5 * time.Second})
+	after := make(chan []byte, 1)
+	var secret []byte
+	go func() {
+		var ya [mseKeyLen]byte
+		if _, err := io.ReadFull(raw, ya[:]); err != nil {
+			after <- nil
+			return
+		}
+		for range 10000 {
+			d, _ := newMSEDH()
+			if s, _ := d.secret(ya[:]); s[0] == 0 {
+				secret = s
+				raw.Write(d.pub[:])
+				break
+			}
+		}
+		rest, _ := io.ReadAll(raw) // PadA, and anything else, until a closes
+		after <- rest
+	}()
+	if _, err := a.ObfuscateHandshake(ctx, Handshake{Reserved: LocalReserved()}, CryptoRC4); !errors.Is(err, ErrMSERedial) {
+		t.Fatalf("ObfuscateHandshake with a leading-zero secret: %v, want ErrMSERedial", err)
+	}
+	if a.m.sentBT {
+		t.Error("the handshake counts as sent")
+	}
+	a.Close()
+	req1 := mseHash([]byte("req1"), secret)
+	if rest := <-after; len(rest) > mseMaxPad || bytes.Contains(rest, req1[:]) {
+		t.Errorf("%d bytes after Ya, want PadA only", len(rest))
 	}
 
 	var h Hash

@@ -3,9 +3,11 @@ package peer
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -428,5 +430,146 @@ func TestConnDeadlineDoesNotLeak(t *testing.T) {
 		if err := c.WriteMessage(context.Background(), Message{KeepAlive: true}); err != nil {
 			t.Fatalf("write %d after an expired read: %v", i, err)
 		}
+	}
+}
+
+// TestMachineFast: each BEP 6 message is legal in both directions only
+// when both handshakes set the fast bit.
+func TestMachineFast(t *testing.T) {
+	fast := Reserved{}.WithFast()
+	four := []byte{0, 0, 0, 3}
+	msgs := []Message{
+		{ID: HaveAll}, {ID: HaveNone},
+		{ID: Suggest, Payload: four}, {ID: AllowedFast, Payload: four},
+		{ID: Reject, Payload: make([]byte, 12)},
+	}
+	sides := []struct {
+		name          string
+		local, remote Reserved
+		ok            bool
+	}{
+		{"neither", Reserved{}, Reserved{}, false},
+		{"only we", fast, Reserved{}, false},
+		{"only the peer", Reserved{}, fast, false},
+		{"both", fast, LocalReserved(), true},
+	}
+	for _, sd := range sides {
+		for _, msg := range msgs {
+			t.Run(sd.name+"/"+msg.ID.String(), func(t *testing.T) {
+				var m machine
+				if err := m.sendHandshake(sd.local); err != nil {
+					t.Fatal(err)
+				}
+				if err := m.receiveHandshake(sd.remote); err != nil {
+					t.Fatal(err)
+				}
+				if m.fast() != sd.ok {
+					t.Fatalf("fast() = %v, want %v", m.fast(), sd.ok)
+				}
+				err := m.receive(msg)
+				var pe *ProtocolError
+				switch {
+				case sd.ok && err != nil:
+					t.Fatalf("receive: %v", err)
+				case !sd.ok && (!errors.As(err, &pe) || !strings.Contains(err.Error(), "fast extension was not negotiated") || pe.ID != msg.ID):
+					t.Fatalf("receive: %v, want a ProtocolError naming %s", err, msg.ID)
+				}
+				if err := m.send(msg); (err == nil) != sd.ok {
+					t.Fatalf("send: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// TestConnFast: over a connection, the fast messages feed the peer's
+// pieces; a choke keeps our requests under fast and a reject answers one.
+func TestConnFast(t *testing.T) {
+	c, other := pipePair(t, Config{})
+	u32 := func(i uint32) []byte { return binary.BigEndian.AppendUint32(nil, i) }
+	req := Message{ID: Request, Payload: append(u32(3), make([]byte, 8)...)}
+	go func() {
+		buf := make([]byte, HandshakeLen)
+		other.Read(buf)
+		other.Write(hsBytes(LocalReserved(), Hash{}))
+		for _, m := range []Message{
+			{ID: HaveAll}, {ID: Suggest, Payload: u32(5)}, {ID: Suggest, Payload: u32(5)},
+			{ID: AllowedFast, Payload: u32(2)}, {ID: Choke},
+		} {
+			b, _ := m.AppendBinary(nil)
+			other.Write(b)
+		}
+		io.ReadFull(other, make([]byte, 17)) // our request
+		b, _ := Message{ID: Reject, Payload: req.Payload}.AppendBinary(nil)
+		other.Write(b)
+		b, _ = Message{ID: HaveNone}.AppendBinary(nil)
+		other.Write(b)
+	}()
+	if _, err := c.Handshake(t.Context(), Handshake{Reserved: LocalReserved()}); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Fast() {
+		t.Fatal("fast not negotiated")
+	}
+	read := func() Message {
+		t.Helper()
+		m, err := c.ReadMessage(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	read()
+	p := c.Pieces()
+	if !p.Seed() || p.Summary() != "all pieces" {
+		t.Fatalf("have_all: %s", p.Summary())
+	}
+	read()
+	read()
+	if got := p.Suggested(); !slices.Equal(got, []uint32{5}) {
+		t.Errorf("suggested %v", got)
+	}
+	read()
+	if !p.AllowedFast(2) || p.AllowedFast(5) || p.NumAllowedFast() != 1 {
+		t.Error("allowed_fast 2")
+	}
+	if err := c.WriteMessage(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	read() // choke: under fast, the request stays pending
+	if p.Pending(3) != 1 {
+		t.Fatalf("pending after choke: %d", p.Pending(3))
+	}
+	if m := read(); m.ID != Reject || p.Pending(3) != 0 {
+		t.Fatalf("%v: pending %d", m, p.Pending(3))
+	}
+	read()
+	if p.Has(0) || p.NumHave() != 0 || !p.AllowedFast(2) {
+		t.Error("have_none clears what the peer has, not what it allows")
+	}
+}
+
+func TestPiecesFastBounds(t *testing.T) {
+	var p Pieces
+	p.SetCount(1000)
+	msg := func(id MessageID, i uint32) Message {
+		return Message{ID: id, Payload: binary.BigEndian.AppendUint32(nil, i)}
+	}
+	for i := range uint32(maxFastSet + 10) {
+		p.apply(msg(Suggest, i))
+		if note := p.apply(msg(AllowedFast, i)); (note != "") != (i >= maxFastSet) {
+			t.Fatalf("allowed_fast %d: %q", i, note)
+		}
+	}
+	if s := p.Suggested(); len(s) != maxFastSet || s[0] != 10 {
+		t.Errorf("suggested keeps the latest %d: %v", maxFastSet, s[:3])
+	}
+	for _, id := range []MessageID{Suggest, AllowedFast} {
+		if note := p.apply(msg(id, 1000)); !strings.Contains(note, "out of range") {
+			t.Errorf("%s 1000 of 1000: %q", id, note)
+		}
+	}
+	if note := p.apply(Message{ID: Reject, Payload: make([]byte, 12)}); !strings.Contains(note, "never requested") {
+		t.Errorf("unsolicited reject: %q", note)
 	}
 }

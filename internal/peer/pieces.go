@@ -4,24 +4,36 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"slices"
 )
 
 // maxPieces bounds a piece index when the piece count is unknown: a
 // bitfield of the largest message we accept.
 const maxPieces = DefaultMaxMessageLen * 8
 
+// maxFastSet bounds the suggest_piece and allowed_fast pieces kept per
+// peer (BEP 6). A peer needs only a handful: libtorrent's allowed fast set
+// is 5 pieces by default, and BEP 6's example uses 7 to 10. Beyond the
+// bound, the oldest suggestion is forgotten and a further allowed_fast is
+// ignored with a note, so a peer cannot grow our state without limit.
+const maxFastSet = 64
+
 // Pieces is what a peer has said it has, from bitfield, have, have_all and
 // have_none, less what it has since said it dropped with lt_donthave
-// (BEP 54). It also counts our outstanding block requests per piece, so that
-// a dropped piece's requests count as cancelled. Messages that make no sense
-// (an index out of range, a bitfield of the wrong length) are ignored and
-// reported, never fatal.
+// (BEP 54); with the fast extension (BEP 6) also the pieces it suggests and
+// those it allows us to request while choked. It counts our outstanding
+// block requests per piece, so that a dropped piece's requests, and a
+// reject_request, count as answered. Messages that make no sense (an index
+// out of range, a bitfield of the wrong length, a reject for a block never
+// requested) are ignored and reported, never fatal.
 type Pieces struct {
-	count   int // the torrent's piece count, 0 while unknown
-	all     bool
-	bits    []byte
-	dropped map[uint32]bool // with all: pieces dropped since have_all
-	pending map[uint32]int
+	count     int // the torrent's piece count, 0 while unknown
+	all       bool
+	bits      []byte
+	dropped   map[uint32]bool // with all: pieces dropped since have_all
+	pending   map[uint32]int
+	suggested []uint32        // suggest_piece, oldest first, no repeats
+	allowed   map[uint32]bool // allowed_fast
 }
 
 // SetCount gives the torrent's piece count once it is known (from the
@@ -81,9 +93,44 @@ func (p *Pieces) NumHave() int {
 	return n
 }
 
-// apply takes a have, bitfield, have_all or have_none from the peer.
+// apply takes a have, bitfield, have_all, have_none, suggest_piece,
+// allowed_fast or reject_request from the peer. The state machine has
+// already checked the payload length and that fast was negotiated.
 func (p *Pieces) apply(msg Message) (note string) {
 	switch msg.ID {
+	case Suggest:
+		i := binary.BigEndian.Uint32(msg.Payload)
+		if !p.inRange(i) {
+			return fmt.Sprintf("suggest_piece %d: out of range, ignored", i)
+		}
+		if slices.Contains(p.suggested, i) {
+			return ""
+		}
+		if len(p.suggested) == maxFastSet {
+			p.suggested = append(p.suggested[:0], p.suggested[1:]...)
+		}
+		p.suggested = append(p.suggested, i)
+	case AllowedFast:
+		i := binary.BigEndian.Uint32(msg.Payload)
+		switch {
+		case !p.inRange(i):
+			return fmt.Sprintf("allowed_fast %d: out of range, ignored", i)
+		case p.allowed[i]:
+		case len(p.allowed) == maxFastSet:
+			return fmt.Sprintf("allowed_fast %d: more than %d allowed pieces, ignored", i, maxFastSet)
+		default:
+			if p.allowed == nil {
+				p.allowed = map[uint32]bool{}
+			}
+			p.allowed[i] = true
+		}
+	case Reject:
+		// Under BEP 6 every request gets exactly one answer, a piece or a
+		// reject; a reject for a block we never asked for is the peer's
+		// mistake, not worth the connection.
+		if i := binary.BigEndian.Uint32(msg.Payload); !p.answered(i) {
+			return fmt.Sprintf("reject_request for piece %d, which we never requested: ignored", i)
+		}
 	case HaveAll:
 		p.all, p.bits, p.dropped = true, nil, nil
 	case HaveNone:
@@ -149,16 +196,33 @@ func (p *Pieces) requested(i uint32) {
 	p.pending[i]++
 }
 
-func (p *Pieces) answered(i uint32) {
-	if p.pending[i] > 1 {
+// answered counts one answer (piece or reject) for piece i; it reports
+// whether a request was pending.
+func (p *Pieces) answered(i uint32) bool {
+	switch n := p.pending[i]; {
+	case n == 0:
+		return false
+	case n > 1:
 		p.pending[i]--
-	} else {
+	default:
 		delete(p.pending, i)
 	}
+	return true
 }
 
 // Pending is the number of our block requests for piece i not yet answered.
 func (p *Pieces) Pending(i uint32) int { return p.pending[i] }
+
+// AllowedFast reports whether the peer allowed us to request piece i while
+// it chokes us (BEP 6 allowed_fast).
+func (p *Pieces) AllowedFast(i uint32) bool { return p.allowed[i] }
+
+// NumAllowedFast is the number of pieces the peer allowed while choked.
+func (p *Pieces) NumAllowedFast() int { return len(p.allowed) }
+
+// Suggested returns the pieces the peer suggested (BEP 6 suggest_piece),
+// oldest first.
+func (p *Pieces) Suggested() []uint32 { return slices.Clone(p.suggested) }
 
 // Summary describes the peer's pieces in a few words.
 func (p *Pieces) Summary() string {

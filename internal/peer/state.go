@@ -33,8 +33,8 @@ func (s State) String() string {
 // ProtocolError is a violation of the peer wire protocol by the peer.
 type ProtocolError struct {
 	State  State
-	ID     ID   // the message id, when a message caused it
-	HasID  bool // whether ID is meaningful
+	ID     MessageID // the message id, when a message caused it
+	HasID  bool      // whether ID is meaningful
 	Reason string
 }
 
@@ -58,7 +58,7 @@ type machine struct {
 	received int  // messages received since the handshake (keep-alives excluded)
 }
 
-func (m *machine) violation(id ID, hasID bool, format string, args ...any) error {
+func (m *machine) violation(id MessageID, hasID bool, format string, args ...any) error {
 	return &ProtocolError{State: m.state, ID: id, HasID: hasID, Reason: fmt.Sprintf(format, args...)}
 }
 
@@ -101,6 +101,9 @@ func (m *machine) send(msg Message) error {
 	if msg.KeepAlive {
 		return nil
 	}
+	if msg.ID.isFast() && !m.fast() {
+		return fmt.Errorf("cannot send %s: the fast extension was not negotiated", msg.ID)
+	}
 	if msg.ID == Extended {
 		if !m.remote.Extended() || !m.local.Extended() {
 			return fmt.Errorf("cannot send an extended message: extension protocol not negotiated")
@@ -137,11 +140,15 @@ func (m *machine) receive(msg Message) error {
 			m.advanceExt()
 		}
 	case msg.ID.isFast():
-		if !m.local.Fast() || !m.remote.Fast() {
+		if !m.fast() {
 			return m.violation(msg.ID, true, "fast extension message, but the fast extension was not negotiated")
 		}
 	}
 	return nil
 }
+
+// fast reports whether both handshakes set the fast extension bit: BEP 6
+// is enabled only then, and its messages are a violation otherwise.
+func (m *machine) fast() bool { return m.local.Fast() && m.remote.Fast() }
 
 func (m *machine) close() { m.state = StateClosed }

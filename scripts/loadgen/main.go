@@ -6,7 +6,13 @@
 // its goroutines and open files before and after the peers leave (a leak
 // check). It exits 1 if the good peer failed or anything leaked.
 //
+// With -idle N it measures memory per connection instead: N peers each
+// ask for one LT_metadata range of up to 1 MiB (1 MiB is the message cap),
+// read it, and then stay connected without a word; serve's RSS is read
+// once they are all idle.
+//
 //	go run ./scripts/loadgen -bin bin/btext
+//	go run ./scripts/loadgen -bin bin/btext -idle 200 -size 8388608
 package main
 
 import (
@@ -15,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,8 +60,16 @@ func main() {
 	flood := flag.Int("flood", 20, "request-flooding connections")
 	size := flag.Int("size", 100000, "info dictionary size in bytes")
 	limit := flag.Duration("limit", 5*time.Minute, "give up after this long")
+	idle := flag.Int("idle", 0, "instead: this many peers each take one LT_metadata reply of up to 1 MiB, then stay idle (memory per connection)")
+	idleEnc := flag.String("idle-encryption", "off", "with -idle: the peers' --encryption (off, prefer, require)")
 	flag.Parse()
-	if err := run(*bin, *conc, *total, *slow, *flood, *size, *limit); err != nil {
+	var err error
+	if *idle > 0 {
+		err = runIdle(*bin, *idle, *size, *idleEnc, *limit)
+	} else {
+		err = run(*bin, *conc, *total, *slow, *flood, *size, *limit)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
@@ -181,7 +196,7 @@ func run(bin string, conc, total, slow, flood, size int, limit time.Duration) er
 		for loadCtx.Err() == nil {
 			start := time.Now()
 			fctx, c := context.WithTimeout(loadCtx, 10*time.Second)
-			_, err := metadata.Fetch(fctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: []string{addr}})
+			_, err := metadata.Fetch(fctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: metadata.PeerList("arg", netip.MustParseAddrPort(addr))})
 			c()
 			goodMu.Lock()
 			if err != nil && loadCtx.Err() == nil {
@@ -207,7 +222,7 @@ func run(bin string, conc, total, slow, flood, size int, limit time.Duration) er
 			defer fw.Done()
 			for next.Add(1) <= int64(total) && ctx.Err() == nil {
 				fctx, c := context.WithTimeout(ctx, 60*time.Second)
-				_, err := metadata.Fetch(fctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: []string{addr}})
+				_, err := metadata.Fetch(fctx, metadata.FetchConfig{Target: metainfo.Target{V1: (*metainfo.Hash)(&hash)}, Peers: metadata.PeerList("arg", netip.MustParseAddrPort(addr))})
 				c()
 				if err != nil {
 					failed.Add(1)
