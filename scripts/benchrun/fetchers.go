@@ -30,10 +30,13 @@ func (b *bench) fetch(ctx context.Context, fetcher, addr string, tf torrentFile)
 	// btext fetches Transmission's 2.6 MB (~80 s); the others never do.
 	timeout := 40 * time.Second
 	switch fetcher {
-	case "btext":
+	case "btext", "btext-plain":
 		out := filepath.Join(dir, "got.torrent")
 		timeout = 150 * time.Second
 		args = []string{b.c.bin, "fetch-metadata", tf.ih, addr, "-o", out, "--json", "--timeout", "140s", "--bind", src}
+		if fetcher == "btext-plain" {
+			args = append(args, "--encryption", "off")
+		}
 		check = func(stdout []byte) error {
 			var rep struct {
 				MetadataSize int     `json:"metadata_size"`

@@ -37,7 +37,10 @@ var allSizes = []size{{"200B", 0}, {"45KB", 2250}, {"2.6MB", 130000}}
 
 var allSeeders = []string{"btext-serve", "libtorrent", "rtorrent", "aria2", "transmission"}
 
-var allFetchers = []string{"btext", "libtorrent", "aria2c"}
+// btext-plain is btext with --encryption off: btext and libtorrent's
+// fetcher negotiate MSE by default, which costs a round trip; this shows
+// what it costs.
+var allFetchers = []string{"btext", "btext-plain", "libtorrent", "aria2c"}
 
 type config struct {
 	root, bin, relay, work, out string
@@ -170,6 +173,15 @@ func (c *config) fill(seeders, fetchers, sizes, rtts string) error {
 // skips keep a full run within about 15 minutes.
 func (c *config) runsFor(fetcher, seeder string, sz size, rtt time.Duration) (int, string) {
 	longest := slices.Max(c.rtts)
+	if fetcher == "btext-plain" {
+		if seeder == "transmission" {
+			return 0, "btext --encryption off: not from Transmission"
+		}
+		if rtt > 0 && rtt != longest {
+			return 0, "btext --encryption off: loopback and the longest round trip only"
+		}
+		return c.runs, ""
+	}
 	if seeder == "transmission" {
 		// Transmission serves about two metadata pieces a second and
 		// waits 2.5-3 s before the first, so its 2.6 MB torrent (159

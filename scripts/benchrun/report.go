@@ -143,7 +143,7 @@ func ff(v float64) string {
 }
 
 // chartColor keeps each fetcher's colour the same in every panel.
-var chartColor = map[string]string{"btext": "#7b2fbe", "libtorrent": "#2a9d8f", "aria2c": "#5dade2"}
+var chartColor = map[string]string{"btext": "#7b2fbe", "btext-plain": "#c9a0ef", "libtorrent": "#2a9d8f", "aria2c": "#5dade2"}
 
 // writeChart writes chart.dat (one gnuplot data block per seeder and size:
 // a row per round trip, a column per fetcher, median seconds) and chart.gp,
@@ -249,8 +249,8 @@ func report(w io.Writer, res *Results) {
 		} else {
 			fmt.Fprintf(w, "### %d ms round trip (scripts/relay)\n\n", r)
 		}
-		fmt.Fprintf(w, "| seeder | info dict | btext | btext elapsed_ms | libtorrent fetcher | ratio | aria2c | ratio | peak RSS MiB btext / lt / aria2c |\n")
-		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---|\n")
+		fmt.Fprintf(w, "| seeder | info dict | btext | btext elapsed_ms | btext --encryption off (elapsed_ms) | libtorrent fetcher | ratio | aria2c | ratio | peak RSS MiB btext / lt / aria2c |\n")
+		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		type key struct{ seeder, size string }
 		var keys []key
 		for _, c := range res.Cases {
@@ -268,12 +268,12 @@ func report(w io.Writer, res *Results) {
 				}
 				return nil
 			}
-			bt, lt, a2 := get("btext"), get("libtorrent"), get("aria2c")
-			if runsOf(bt)+runsOf(lt)+runsOf(a2) == 0 {
+			bt, bp, lt, a2 := get("btext"), get("btext-plain"), get("libtorrent"), get("aria2c")
+			if runsOf(bt)+runsOf(bp)+runsOf(lt)+runsOf(a2) == 0 {
 				continue
 			}
 			var info int
-			for _, c := range []*Case{bt, lt, a2} {
+			for _, c := range []*Case{bt, bp, lt, a2} {
 				if c != nil {
 					info = c.InfoBytes
 				}
@@ -282,8 +282,14 @@ func report(w io.Writer, res *Results) {
 			if bt != nil && bt.MedElapsed > 0 {
 				elapsed = fmt.Sprintf("%.1f", bt.MedElapsed)
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s |\n", k.seeder, human(info),
-				cell(bt), elapsed, cell(lt), ratio(lt), cell(a2), ratio(a2), rss(bt), rss(lt), rss(a2))
+			plain := "—"
+			if bp != nil && bp.OK > 0 {
+				plain = fmt.Sprintf("%s (%.1f)", secs(bp.MedianMS), bp.MedElapsed)
+			} else if bp != nil && bp.Runs > 0 {
+				plain = cell(bp)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s |\n", k.seeder, human(info),
+				cell(bt), elapsed, plain, cell(lt), ratio(lt), cell(a2), ratio(a2), rss(bt), rss(lt), rss(a2))
 		}
 		fmt.Fprintln(w)
 	}
