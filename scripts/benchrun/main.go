@@ -174,8 +174,8 @@ func (c *config) fill(seeders, fetchers, sizes, rtts string) error {
 func (c *config) runsFor(fetcher, seeder string, sz size, rtt time.Duration) (int, string) {
 	longest := slices.Max(c.rtts)
 	if fetcher == "btext-plain" {
-		if seeder == "transmission" {
-			return 0, "btext --encryption off: not from Transmission"
+		if seeder == "transmission" || seeder == "aria2" {
+			return 0, "btext --encryption off: not from Transmission and aria2, whose own waits (seconds) dominate"
 		}
 		if rtt > 0 && rtt != longest {
 			return 0, "btext --encryption off: loopback and the longest round trip only"
