@@ -5,7 +5,7 @@
 # about 200 B, 45 KB and 2.6 MB, on loopback and over an emulated 25 and 50
 # ms round trip (scripts/relay). Installs what it needs (the peers, gnuplot),
 # builds btext, runs scripts/benchrun, draws the chart, then runs
-# scripts/bench-discovery.sh if it exists.
+# scripts/bench-discovery.sh if it exists (called with [--quick] --out DIR).
 #
 # usage: scripts/bench.sh [--quick] [--out DIR] [benchrun flags...]
 #   --quick   fewer runs, seeders, sizes and round trips (a minute or two)
@@ -68,6 +68,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$OUT"
+free -h >"$OUT/free.txt" 2>/dev/null || true
 bin/benchrun -root "$ROOT" -bin "$ROOT/bin/btext" -relay "$ROOT/bin/relay" -work "$WORK" -out "$OUT" \
     ${QUICK[@]+"${QUICK[@]}"} ${ARGS[@]+"${ARGS[@]}"} | tee "$OUT/tables.md"
 
