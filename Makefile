@@ -18,6 +18,7 @@ FUZZ_TARGETS := \
 	./internal/metadata:FuzzUTMessage \
 	./internal/metadata:FuzzLTMessage \
 	./internal/metainfo:FuzzParseInfo \
+	./internal/metadata:FuzzScheduler \
 	./internal/tracker:FuzzHTTPReply \
 	./internal/tracker:FuzzUDPReply \
 	./internal/dht:FuzzParseMessage
