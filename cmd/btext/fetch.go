@@ -574,7 +574,7 @@ type progress struct {
 	w           io.Writer
 	start       time.Time
 	mu          sync.Mutex
-	have, total int
+	m           metadata.Progress
 	drawn, done bool
 	quit        chan struct{}
 }
@@ -622,10 +622,10 @@ func progressLine(p discovery.Progress) string {
 	return strings.Join(append(parts, plural(int64(p.Peers), "peer", "peers")+" found"), ", ")
 }
 
-func (p *progress) update(have, total int) {
+func (p *progress) update(m metadata.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.have, p.total = have, total
+	p.m = m
 }
 
 func (p *progress) draw() {
@@ -639,10 +639,11 @@ func (p *progress) draw() {
 	if p.sources != nil {
 		src = "; " + p.sources()
 	}
-	if p.total == 0 {
-		fmt.Fprintf(p.w, "\r\033[Kmetadata: connecting, %v%s", el, src)
+	peers := fmt.Sprintf("%d connected, %d delivering", p.m.Connected, p.m.Delivering)
+	if p.m.Total == 0 {
+		fmt.Fprintf(p.w, "\r\033[Kmetadata: connecting, %v; %s%s", el, peers, src)
 	} else {
-		fmt.Fprintf(p.w, "\r\033[Kmetadata: %d/%d pieces, %v%s", p.have, p.total, el, src)
+		fmt.Fprintf(p.w, "\r\033[Kmetadata: %d/%d pieces, %v; %s%s", p.m.Have, p.m.Total, el, peers, src)
 	}
 	p.drawn = true
 }

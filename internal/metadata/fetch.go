@@ -33,10 +33,17 @@ type FetchConfig struct {
 	// Session is the template for each peer's session; InfoHash is set
 	// from Target.
 	Session extensions.Options
-	// Progress, if set, is called with pieces in and total pieces, from
-	// the fetch's own goroutine, holding no lock.
-	Progress func(have, total int)
+	// Progress, if set, is called when the pieces in or the peers
+	// connected or delivering change, from the fetch's own goroutine,
+	// holding no lock.
+	Progress func(Progress)
 	Log      zerolog.Logger
+}
+
+// Progress is how far a fetch has come.
+type Progress struct {
+	Have, Total           int // pieces in, pieces in all (0 until a size is known)
+	Connected, Delivering int // peers past their handshakes; of them, those that sent a piece
 }
 
 // PeerList is a peer source of a fixed list, already closed.
@@ -238,7 +245,7 @@ func (l *loop) apply(plan Plan) {
 		l.deliver(o)
 	}
 	if plan.Progress && l.cfg.Progress != nil {
-		l.cfg.Progress(plan.Have, plan.Total)
+		l.cfg.Progress(Progress{Have: plan.Have, Total: plan.Total, Connected: plan.Connected, Delivering: plan.Delivering})
 	}
 }
 

@@ -136,9 +136,11 @@ func (v *Violation) Error() string { return "protocol violation: " + v.Reason }
 type Plan struct {
 	Dial   []Dial
 	Orders []Order
-	// Progress: Have of Total pieces changed.
-	Progress    bool
-	Have, Total int
+	// Progress: Have of Total pieces, or the peers Connected (handshakes
+	// done) or Delivering (of them, those that have sent a piece) changed.
+	Progress              bool
+	Have, Total           int
+	Connected, Delivering int
 	// Done: the fetch is over, with Info (verified) or Err.
 	Done bool
 	Info []byte
@@ -352,6 +354,7 @@ func (s *Scheduler) handle(ev Event) {
 		if s.valid(e.Peer) && s.peers[e.Peer].phase == dialing {
 			s.peers[e.Peer].phase = open
 			s.connected(s.live(e.Peer), e)
+			s.progress()
 		}
 	case ExtChanged:
 		if p := s.live(e.Peer); p != nil {
@@ -378,6 +381,7 @@ func (s *Scheduler) handle(ev Event) {
 	case Gone:
 		if s.valid(e.Peer) {
 			s.left(s.peers[e.Peer], e.Err)
+			s.progress()
 		}
 	}
 }
@@ -487,7 +491,19 @@ func (s *Scheduler) useSize(size int) {
 }
 
 func (s *Scheduler) progress() {
-	s.plan.Progress, s.plan.Have, s.plan.Total = true, s.asm.Pieces()-s.asm.Left(), s.asm.Pieces()
+	s.plan.Progress, s.plan.Have, s.plan.Total = true, 0, 0
+	if s.asm != nil {
+		s.plan.Have, s.plan.Total = s.asm.Pieces()-s.asm.Left(), s.asm.Pieces()
+	}
+	s.plan.Connected, s.plan.Delivering = 0, 0
+	for _, p := range s.peers {
+		if p.phase == open {
+			s.plan.Connected++
+			if p.delivered > 0 {
+				s.plan.Delivering++
+			}
+		}
+	}
 }
 
 // eligible: p may fetch for the current size.

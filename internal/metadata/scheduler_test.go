@@ -568,3 +568,26 @@ func BenchmarkSchedulerStep(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(steps), "ns/step")
 }
+
+// TestSchedulerProgress: the plan says how many peers are connected and
+// delivering, for the progress line, as they come and go.
+func TestSchedulerProgress(t *testing.T) {
+	h := peertest.HashOf(info)
+	target := metainfo.Target{V1: (*metainfo.Hash)(&h)}
+	s := metadata.NewScheduler(metadata.SchedulerConfig{Target: target})
+	now := time.Unix(1000, 0)
+	s.Step(now, found(0))
+	s.Step(now, found(1))
+	s.Step(now, metadata.SourceDone{})
+	check := func(plan metadata.Plan, have, connected, delivering int) {
+		t.Helper()
+		if !plan.Progress || plan.Have != have || plan.Connected != connected || plan.Delivering != delivering {
+			t.Errorf("plan progress %v have %d connected %d delivering %d; want have %d connected %d delivering %d",
+				plan.Progress, plan.Have, plan.Connected, plan.Delivering, have, connected, delivering)
+		}
+	}
+	check(s.Step(now, ut(0)), 0, 1, 0)
+	check(s.Step(now, ut(1)), 0, 2, 0)
+	check(s.Step(now, data(0, 0)), 1, 2, 1)
+	check(s.Step(now, metadata.Gone{Peer: 1}), 1, 1, 1)
+}
