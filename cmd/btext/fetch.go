@@ -610,11 +610,15 @@ func (p *progress) setSources(f func() string) {
 }
 
 // progressLine is discovery's part of the progress line:
-// "trackers 1/2 answered, dht 45 queries, 12 peers found".
+// "trackers 1/3 answered, 1 failed, dht 45 queries, 12 peers found".
 func progressLine(p discovery.Progress) string {
 	var parts []string
 	if p.Trackers > 0 {
-		parts = append(parts, fmt.Sprintf("trackers %d/%d answered", p.Answered, p.Trackers))
+		t := fmt.Sprintf("trackers %d/%d answered", p.Answered, p.Trackers)
+		if p.Failed > 0 {
+			t += fmt.Sprintf(", %d failed", p.Failed)
+		}
+		parts = append(parts, t)
 	}
 	if p.DHTQueries > 0 {
 		parts = append(parts, fmt.Sprintf("dht %d queries", p.DHTQueries))
