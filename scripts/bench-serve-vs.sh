@@ -47,6 +47,7 @@ echo "torrent: $size-byte info dict (info hash $hash), $PIECES pieces of zeros; 
 
 # start_btext / start_libtorrent set addr and pid.
 start_btext() {
+	: >"$work/serve.out" # emptied before the start: no address of the last run read
 	bin/btext serve "$torrent" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.log" &
 	serve_pid=$!
 	addr=
