@@ -1,5 +1,5 @@
 # btext: see README.md. Two commands do all set-up on a fresh machine:
-#   make demo   builds btext, serves testdata/demo.torrent on 127.0.0.1 and handshakes with it
+#   make demo   builds btext, serves testdata/demo.torrent on 127.0.0.1, handshakes with it and fetches its metadata
 #   make test   vet, unit/fuzz-seed/end-to-end tests with -race, and interop with real peers
 
 GO        ?= go
@@ -18,15 +18,20 @@ FUZZ_TARGETS := \
 	./internal/metadata:FuzzUTMessage \
 	./internal/metadata:FuzzLTMessage \
 	./internal/metainfo:FuzzParseInfo \
+	./internal/metadata:FuzzScheduler \
 	./internal/tracker:FuzzHTTPReply \
-	./internal/tracker:FuzzUDPReply
+	./internal/tracker:FuzzUDPReply \
+	./internal/dht:FuzzParseMessage
 
-.PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-serve clean
+PREFIX    ?= /usr/local
+MANDIR    ?= $(PREFIX)/share/man
+
+.PHONY: all build demo test unit interop fuzz fuzz-short vet bench bench-go bench-quick bench-serve bench-discovery clean man install
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/btext
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/btext
 
 demo: build
 	scripts/demo.sh $(BIN)
@@ -42,12 +47,13 @@ test: vet
 	@scripts/interop-env.sh "$(BTEXT_INTEROP)" > .interop-env
 	@. ./.interop-env; rm -f .interop-env; \
 	  echo "go test -race ./... (BTEXT_INTEROP=$$BTEXT_INTEROP)"; \
-	  BTEXT_INTEROP=$$BTEXT_INTEROP $(GO) test -race -count=1 ./...
+	  BTEXT_INTEROP=$$BTEXT_INTEROP $(GO) run ./scripts/testprogress -race -count=1 ./...
 
 interop: build
 	scripts/install-peers.sh
 	scripts/install-trackers.sh
-	BTEXT_INTEROP=require $(GO) test -count=1 -run Interop -v ./cmd/btext ./internal/tracker
+	scripts/install-dht.sh
+	BTEXT_INTEROP=require $(GO) test -count=1 -run Interop -v ./cmd/btext ./internal/tracker ./internal/dht
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
@@ -59,11 +65,34 @@ fuzz:
 fuzz-short:
 	$(MAKE) fuzz FUZZTIME=5s
 
-bench:
+# bench: the Go micro benchmarks, then scripts/bench.sh (real seeders on
+# 127.0.0.1, btext vs libtorrent's fetcher vs aria2c; about 15 minutes;
+# results and chart in bench/out). bench-quick: a try-out of the latter.
+bench: bench-go
+	scripts/bench.sh
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+bench-quick:
+	scripts/bench.sh --quick
 
 bench-serve:
 	scripts/bench-serve.sh
 
+# A bare magnet through the DHT alone and a tracker alone: btext, libtorrent
+# and aria2c side by side (docs/bench-discovery.md).
+bench-discovery:
+	scripts/bench-discovery.sh $(BENCH_DISCOVERY_FLAGS)
+
+# man/man1/btext.1, btext-fetch-metadata.1, ...: from the command tree.
+man: build
+	$(BIN) gen-man man/man1
+
+install: build man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/btext
+	install -m 0644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+
 clean:
-	rm -rf bin
+	rm -rf bin man

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make demo: start btext serve on testdata/demo.torrent on 127.0.0.1, run
-# btext handshake against it (human, then --json), stop the server.
+# btext handshake against it (human, then --json), fetch its metadata into a
+# .torrent, stop the server.
 set -euo pipefail
-bin=${1:-bin/btext}
+bin=$(realpath "${1:-bin/btext}")
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 torrent=$top/testdata/demo.torrent
 hash=0c1cff1615a3bab426a5e1665f5f44f6a344e67f
@@ -30,5 +31,8 @@ echo "== btext handshake $addr --info-hash $hash"
 "$bin" handshake "$addr" --info-hash "$hash"
 echo "== btext handshake $addr --info-hash $hash --json"
 "$bin" handshake "$addr" --info-hash "$hash" --json
+echo "== btext fetch-metadata $hash $addr -o demo.torrent (in a temporary directory)"
+(cd "$work" && "$bin" fetch-metadata "$hash" "$addr" -o demo.torrent)
+cmp -s "$work/demo.torrent" "$torrent" && echo "   the written demo.torrent is byte for byte testdata/demo.torrent"
 echo "== what btext serve logged"
 sed 's/^/   /' "$work/serve.log"

@@ -15,7 +15,7 @@ skip)
 require|"") ;;
 *) echo "interop-env: BTEXT_INTEROP=$mode: want empty, require or skip" >&2; exit 2 ;;
 esac
-if reason=$("$here/install-peers.sh" 2>&1 && "$here/install-trackers.sh" 2>&1); then
+if reason=$("$here/install-peers.sh" 2>&1 && "$here/install-trackers.sh" 2>&1 && "$here/install-dht.sh" 2>&1); then
 	echo "BTEXT_INTEROP=require"
 	exit 0
 fi

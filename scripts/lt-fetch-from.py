@@ -1,12 +1,15 @@
 #!/usr/bin/python3
 """Have libtorrent fetch a torrent's metadata from one peer, by magnet.
 
-usage: lt-fetch-from.py MAGNET HOST:PORT [--timeout S]
+usage: lt-fetch-from.py MAGNET HOST:PORT [--timeout S] [--bind IP] [--tcp]
 
-A libtorrent session on 127.0.0.1 (DHT, LSD, UPnP, NAT-PMP off) adds the
+A libtorrent session on 127.0.0.1 (or --bind, a loopback address: it listens
+and connects from there; DHT, LSD, UPnP, NAT-PMP off) adds the
 magnet, connects to HOST:PORT, and waits for metadata_received_alert.
 Prints "<v1 hex> <metadata size> <name>" and exits 0, or exits 1 on timeout
-or error with the reason on stderr.
+or error with the reason on stderr. --tcp turns uTP off: libtorrent tries
+uTP first, and a peer that only listens on TCP (btext serve, a TCP relay)
+costs it a 3 s connect timeout before it falls back to TCP.
 """
 import argparse
 import sys
@@ -21,17 +24,25 @@ def main():
     ap.add_argument("magnet")
     ap.add_argument("peer")
     ap.add_argument("--timeout", type=float, default=30)
+    ap.add_argument("--bind", default="127.0.0.1")
+    ap.add_argument("--tcp", action="store_true", help="TCP only, no uTP")
     a = ap.parse_args()
+    if not a.bind.startswith("127."):
+        sys.exit("lt-fetch-from: --bind must be a 127/8 address")
     host, port = a.peer.rsplit(":", 1)
     host = host.strip("[]")
     if not (host.startswith("127.") or host == "::1"):
         sys.exit("lt-fetch-from: only loopback peers")
-    ses = lt.session({
-        "listen_interfaces": "127.0.0.1:0",
+    settings = {
+        "listen_interfaces": a.bind + ":0",
+        "outgoing_interfaces": a.bind,
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
         "alert_mask": lt.alert.category_t.status_notification | lt.alert.category_t.error_notification
         | lt.alert.category_t.peer_notification,
-    })
+    }
+    if a.tcp:
+        settings.update({"enable_outgoing_utp": False, "enable_incoming_utp": False})
+    ses = lt.session(settings)
     save = tempfile.mkdtemp(prefix="lt-fetch-")
     p = lt.parse_magnet_uri(a.magnet)
     p.save_path = save

@@ -2,12 +2,12 @@
 """Seed one torrent with libtorrent (python3-libtorrent) on loopback only.
 
 usage: peer-libtorrent.py --torrent FILE --save-path DIR --port N
-                          [--listen-ip 127.0.0.1] [--pex] [--multi-per-ip]
+                          [--listen-ip 127.0.0.1] [--pex] [--multi-per-ip] [--tracker URL]
                           [--ignore-stdin] [--check-timeout S] [--verbose]
                           [--set KEY=VALUE]...
 
 DHT, LSD, UPnP and NAT-PMP are off; trackers, web seeds and DHT nodes are
-stripped from the torrent; outgoing connections are bound to the listen IP and
+stripped from the torrent (--tracker adds one back: it must be on loopback); outgoing connections are bound to the listen IP and
 an IP filter blocks every peer address outside 127.0.0.0/8 and ::1.
 Note: the torrent flag disable_pex is set (unless --pex), yet libtorrent 2.0.8
 still lists ut_pex 1 in its extended handshake.
@@ -87,6 +87,8 @@ def main():
     ap.add_argument("--ignore-stdin", action="store_true",
                     help="do not stop on stdin EOF (for use in the background)")
     ap.add_argument("--check-timeout", type=float, default=120.0)
+    ap.add_argument("--tracker", action="append", default=[],
+                    help="announce to this tracker URL (repeatable; loopback trackers only)")
     ap.add_argument("--verbose", action="store_true", help="also log peer_log alerts")
     ap.add_argument("--report-peers", action="store_true",
                     help="once seeding, print 'peer ADDR CLIENT pieces=0101..' on stdout"
@@ -124,7 +126,10 @@ def main():
         "enable_natpmp": False,
         "max_retry_port_bind": 0,  # fail on a taken port instead of trying N+1
         "dht_bootstrap_nodes": "",
-        "announce_to_all_trackers": False,
+        "announce_to_all_trackers": bool(a.tracker),
+        # A tracker on loopback is what the discovery tests run; libtorrent
+        # 2.0 refuses some localhost announce URLs without this.
+        "ssrf_mitigation": False,
         "allow_multiple_connections_per_ip": bool(a.multi_per_ip),
         "alert_mask": int(mask),
     }
@@ -171,7 +176,7 @@ def main():
     atp = lt.add_torrent_params()
     atp.ti = ti
     atp.save_path = a.save_path
-    atp.trackers = []
+    atp.trackers = list(a.tracker)
     atp.url_seeds = []
     atp.dht_nodes = []
     tf = lt.torrent_flags

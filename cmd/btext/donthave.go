@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -33,7 +31,7 @@ type dontHaveOptions struct {
 func newDontHaveCmd(a *app) *cobra.Command {
 	var o dontHaveOptions
 	cmd := &cobra.Command{
-		Use:   "dont-have <infohash|magnet> <peer> <piece>...",
+		Use:   "dont-have INFOHASH|MAGNET PEER PIECE...",
 		Short: "Tell a peer that pieces are gone, with libtorrent's lt_donthave (BEP 54)",
 		Long: `Handshake with a peer and send lt_donthave (BEP 54) for each piece: "I no
 longer have this piece". The peer must advertise lt_donthave (else exit 4);
@@ -83,16 +81,16 @@ type dontHaveReport struct {
 	Announced  []uint32 `json:"announced"`
 	Sent       []uint32 `json:"sent"`
 	After      struct {
-		Messages []extensions.Event `json:"messages"`
-		Closed   bool               `json:"closed"`
-		Error    *string            `json:"error"`
+		Messages []eventJSON `json:"messages"`
+		Closed   bool        `json:"closed"`
+		Error    *string     `json:"error"`
 	} `json:"after"`
 	outcome
 }
 
 func newDontHaveReport(addr string, forced bool) *dontHaveReport {
 	rep := &dontHaveReport{Peer: addr, Forced: forced, Announced: []uint32{}, Sent: []uint32{}}
-	rep.After.Messages = []extensions.Event{}
+	rep.After.Messages = []eventJSON{}
 	return rep
 }
 
@@ -139,7 +137,7 @@ func (a *app) runDontHave(ctx context.Context, what, addr string, args []string,
 	sess, err := extensions.Connect(ctx, addr, extensions.Options{
 		InfoHash: peer.Hash(target.HandshakeHash()),
 		PeerID:   peer.RandomPeerID(),
-		Local:    extensions.Local{Client: "btext " + version},
+		Local:    extensions.Local{Client: "btext " + btextVersion()},
 		Peer:     a.peerConfig(),
 	})
 	if err != nil {
@@ -177,7 +175,18 @@ func (a *app) runDontHave(ctx context.Context, what, addr string, args []string,
 		sess.Conn.Pieces().SetCount(count)
 	}
 
-	err = a.sendDontHaves(ctx, sess, rep, pieces, count, o)
+	var res extensions.RetractionResult
+	err = sess.SendDontHave(ctx, extensions.Retraction{
+		Pieces: pieces, ID: id, Count: count, NoAnnounce: o.noAnnounce, Wait: o.wait, Linger: o.linger,
+	}, &res)
+	rep.Announce, rep.Announced, rep.Sent = &res.Announce, orEmpty(res.Announced), orEmpty(res.Sent)
+	for _, e := range res.After {
+		rep.After.Messages = append(rep.After.Messages, eventJSON(e))
+	}
+	rep.After.Closed = res.Closed
+	if res.WatchErr != nil {
+		rep.After.Error = ptr(errorLine(res.WatchErr))
+	}
 	a.finish(o.json, rep, rep.writeText)
 	return err
 }
@@ -225,72 +234,6 @@ func offered(s *extensions.Session) string {
 	return strings.Join(names, ", ")
 }
 
-// sendDontHaves announces the pieces (unless told not to), sends the
-// dont-haves and watches the peer for the linger time.
-func (a *app) sendDontHaves(ctx context.Context, sess *extensions.Session, rep *dontHaveReport, pieces []uint32, count int, o dontHaveOptions) error {
-	c := sess.Conn
-	rep.Announce = ptr("none")
-	if !o.noAnnounce {
-		var msgs []peer.Message
-		if count > 0 {
-			bits := make([]byte, (count+7)/8)
-			for _, p := range pieces {
-				bits[p/8] |= 0x80 >> (p % 8)
-			}
-			msgs = append(msgs, peer.Message{ID: peer.Bitfield, Payload: bits})
-			rep.Announce = ptr("bitfield")
-		} else {
-			for _, p := range pieces {
-				msgs = append(msgs, peer.Message{ID: peer.Have, Payload: binary.BigEndian.AppendUint32(nil, p)})
-			}
-			rep.Announce = ptr("have")
-		}
-		if err := c.WriteMessages(ctx, msgs...); err != nil {
-			return fmt.Errorf("announce: %w", err)
-		}
-		rep.Announced = pieces
-		// A peer that takes offence closes now: find out before going on.
-		if closed, err := a.watch(ctx, sess, rep, o.wait); closed {
-			return fmt.Errorf("peer closed the connection after our announce: %w", err)
-		} else if err != nil {
-			return fmt.Errorf("after our announce: %w", err)
-		}
-	}
-	var msgs []peer.Message
-	for _, p := range pieces {
-		b, _ := extensions.DontHave{Piece: p}.AppendBinary(nil)
-		msgs = append(msgs, peer.ExtendedMessage(*rep.ID, b))
-	}
-	if err := c.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("send lt_donthave: %w", err)
-	}
-	rep.Sent = pieces
-	closed, err := a.watch(ctx, sess, rep, o.linger)
-	switch {
-	case closed && *rep.Announce != "none":
-		return fmt.Errorf("peer closed the connection after our lt_donthave: %w", err)
-	case err != nil && !closed:
-		return fmt.Errorf("after our lt_donthave: %w", err)
-	}
-	return nil
-}
-
-// watch records what the peer sends for d; it reports whether the peer
-// closed the connection.
-func (a *app) watch(ctx context.Context, sess *extensions.Session, rep *dontHaveReport, d time.Duration) (closed bool, err error) {
-	err = sess.Watch(ctx, d, func(e extensions.Event) error {
-		if len(rep.After.Messages) < 1000 {
-			rep.After.Messages = append(rep.After.Messages, e)
-		}
-		return nil
-	})
-	if err != nil {
-		rep.After.Error = ptr(errorLine(err))
-		rep.After.Closed = errors.Is(err, peer.ErrClosedByPeer)
-	}
-	return rep.After.Closed, err
-}
-
 func (rep *dontHaveReport) writeText(w io.Writer) {
 	p := func(k, format string, args ...any) { fmt.Fprintf(w, "%-11s %s\n", k, fmt.Sprintf(format, args...)) }
 	p("peer", "%s (%s)", rep.Peer, strOrDash(rep.Client))
@@ -309,11 +252,19 @@ func (rep *dontHaveReport) writeText(w io.Writer) {
 	}
 	p("sent", "lt_donthave %v on id %d (%s)", rep.Sent, *rep.ID, how)
 	for _, e := range rep.After.Messages {
-		p("then", "%s", e)
+		p("then", "%s", extensions.Event(e))
 	}
 	if rep.After.Closed {
 		p("then", "the peer closed the connection")
 	} else if rep.After.Error == nil {
 		p("then", "connection still open")
 	}
+}
+
+// orEmpty is s, or an empty list: a JSON list is never null.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

@@ -10,10 +10,12 @@ import (
 	"syscall"
 
 	"github.com/btext/btext/internal/bencode"
+	"github.com/btext/btext/internal/dht"
 	"github.com/btext/btext/internal/extensions"
 	"github.com/btext/btext/internal/metadata"
 	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
+	"github.com/btext/btext/internal/tracker"
 )
 
 // Exit codes: an interface for scripts, documented in README.md and --help.
@@ -28,11 +30,14 @@ const (
 )
 
 const exitCodesHelp = `Exit codes:
-  0    success
-  1    other error
-  2    usage: bad arguments, flags, peer address, info hash or input file
-  3    network: cannot connect, connection closed or reset, timeout
-  4    protocol: the peer broke the protocol, or lacks a needed extension
+  0    success (also a --watch ended by Ctrl-C, serve stopped by a signal)
+  1    other error, local I/O included (missing directory, disk full, stdout)
+  2    usage: unknown command, bad arguments or flag values, peer address,
+       info hash or input file, an existing output without --force
+  3    network: cannot connect or resolve, connection closed or reset,
+       a network wait timed out; no peer found
+  4    protocol: a peer, tracker or DHT node broke the protocol or refused
+       (a tracker's failure reason), or a peer lacks a needed extension
   5    metadata rejected by the peer, or failed verification
   130  interrupted (Ctrl-C or SIGTERM)`
 
@@ -40,7 +45,8 @@ const limitsHelp = `Limits (see README.md, "Limits and timeouts"):
   message length 1 MiB (checked before allocating); ut_metadata message 17 KiB
   metadata 32 MiB (--max-metadata-size); extended handshake bencode: depth 16, 10000 values
   connect 10s, BT handshake 10s, extended handshake 10s, one message 60s, all capped by --timeout
-  serve: 250 queued metadata requests per peer, 2000 peers (--max-peers), idle 3 min`
+  serve: 250 queued metadata requests per peer, 2000 peers (--max-peers), idle 3 min
+  trackers: 1 MiB response, 3 redirects; DHT: 250 packets/s, 1000 queries and 2000 nodes a lookup`
 
 // usageError marks an error in what the user gave.
 type usageError struct{ err error }
@@ -59,6 +65,9 @@ func exitCode(ctx context.Context, err error) int {
 		pe *peer.ProtocolError
 		se *bencode.SyntaxError
 		me *extensions.PayloadError
+		tf *tracker.FailureError
+		tr *tracker.ResponseError
+		de *dht.Error
 	)
 	switch {
 	case err == nil:
@@ -72,6 +81,15 @@ func exitCode(ctx context.Context, err error) int {
 		return exitMetadata
 	case errors.As(err, &pe), errors.As(err, &se), errors.As(err, &me), errors.Is(err, extensions.ErrNotSupported),
 		errors.Is(err, peer.ErrMSE):
+		return exitProtocol
+	case errors.Is(err, errNoPeers):
+		// Before the deadline checks below: discovery that found nothing
+		// says why in its own words, whatever ended it.
+		return exitNetwork
+	case errors.As(err, &tf), errors.As(err, &tr), errors.Is(err, tracker.ErrUnknownTorrent),
+		errors.As(err, &de), errors.Is(err, dht.ErrMalformed):
+		// A tracker or DHT node that refused, in its own words, or sent
+		// nonsense.
 		return exitProtocol
 	case isNetwork(err):
 		return exitNetwork

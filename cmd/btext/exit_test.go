@@ -11,10 +11,12 @@ import (
 	"testing"
 
 	"github.com/btext/btext/internal/bencode"
+	"github.com/btext/btext/internal/dht"
 	"github.com/btext/btext/internal/extensions"
 	"github.com/btext/btext/internal/metadata"
 	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
+	"github.com/btext/btext/internal/tracker"
 )
 
 // TestExitCode: one row per kind of error, each checked as it is and
@@ -46,13 +48,19 @@ func TestExitCode(t *testing.T) {
 		{"bare errno", syscall.ENOSPC, exitOther},
 		{"protocol", &peer.ProtocolError{Reason: "x"}, exitProtocol},
 		{"bencode", &bencode.SyntaxError{Reason: "x"}, exitProtocol},
-		{"payload", &metadata.PayloadError{Ext: "ut_metadata", Reason: "x"}, exitProtocol},
+		{"payload", &extensions.PayloadError{Ext: "ut_metadata", Reason: "x"}, exitProtocol},
 		{"no extension", extensions.ErrNotSupported, exitProtocol},
 		{"mse", peer.ErrMSE, exitProtocol},
 		{"rejected", metadata.ErrRejected, exitMetadata},
 		{"size", metadata.ErrSize, exitMetadata},
 		{"hash", metainfo.ErrHashMismatch, exitMetadata},
 		{"not a dictionary", metainfo.ErrInvalidMetadata, exitMetadata},
+		{"no peers found, at the deadline", fmt.Errorf("%w: dht: 3 queries, %w", errNoPeers, context.DeadlineExceeded), exitNetwork},
+		{"tracker failure reason", &tracker.FailureError{Reason: "torrent not registered"}, exitProtocol},
+		{"tracker nonsense", &tracker.ResponseError{Reason: "x"}, exitProtocol},
+		{"tracker does not know the torrent", tracker.ErrUnknownTorrent, exitProtocol},
+		{"dht error reply", &dht.Error{Code: 201, Msg: "x"}, exitProtocol},
+		{"dht nonsense", dht.ErrMalformed, exitProtocol},
 		{"other", errors.New("something"), exitOther},
 	}
 	for _, r := range rows {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/btext/btext/internal/interop"
 )
 
 // TestInteropFast: each real client, seeding, watched by btext, which sets
@@ -14,7 +16,7 @@ import (
 // have_all and an allowed_fast per piece; rtorrent 0.9.8 no fast bit, a
 // bitfield.
 func TestInteropFast(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	torrent, parent, tor := demoContent(t)
 	for _, client := range []string{"libtorrent", "transmission", "aria2", "rtorrent"} {
 		t.Run(client, func(t *testing.T) {

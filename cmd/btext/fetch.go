@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/btext/btext/internal/discovery"
 	"github.com/btext/btext/internal/extensions"
 	"github.com/btext/btext/internal/metadata"
 	"github.com/btext/btext/internal/metainfo"
@@ -24,6 +24,9 @@ import (
 )
 
 type fetchOptions struct {
+	discover  discoverOptions
+	discovery bool // --discover: look peers up even when some are given
+	maxPeers  int
 	extension string
 	maxSize   int64
 	output    string
@@ -35,7 +38,7 @@ type fetchOptions struct {
 func newFetchMetadataCmd(a *app) *cobra.Command {
 	var o fetchOptions
 	cmd := &cobra.Command{
-		Use:   "fetch-metadata <infohash|magnet> [peer...]",
+		Use:   "fetch-metadata INFOHASH|MAGNET [PEER...]",
 		Short: "Fetch a torrent's info dictionary from peers and write a verified .torrent",
 		Long: `Fetch the info dictionary of a torrent from one or more peers, over
 ut_metadata (BEP 9) when a peer offers it, else libtorrent's LT_metadata,
@@ -44,7 +47,14 @@ verify it against the info hash, and write a .torrent file.
 The torrent is named by a v1 info hash (40 hex or 32 base32 characters), a v2
 info hash (64 hex, or 1220 + 64 hex), or a magnet URI (xt=urn:btih: and/or
 xt=urn:btmh:, dn, tr, and x.pe peer addresses, which are dialled like the peer
-arguments). At least one peer is needed.
+arguments).
+
+With no peer given (no argument, no x.pe) btext finds peers itself: every
+tracker of the magnet (and --tracker) and the mainline DHT are asked at once,
+and each peer is dialled the moment a source names it. With peers given,
+only they are asked, unless --discover. --no-dht and --no-trackers leave a
+source out; --dht-bootstrap replaces the DHT's starting nodes. See "btext
+peers" to watch what the sources find.
 
 Peers are dialled concurrently and pieces are taken from whichever answers; a
 peer that stalls, rejects or lies does not sink the fetch. The number of
@@ -55,18 +65,24 @@ Nothing is written until the metadata is verified (SHA-1 for v1, SHA-256 for
 v2; every hash given must match); the file is written to a temporary name and
 renamed, and an existing file is never overwritten without --force.
 The .torrent holds the info dictionary byte for byte, plus announce and
-announce-list from the magnet's tr. The default name is the torrent's name
+announce-list: the trackers that answered after a lookup (and nodes, the DHT
+nodes that answered), else the magnet's tr. The default name is the torrent's name
 (from dn, else from the info dictionary) or the info hash, plus .torrent
 (.info with --raw).`,
-		Example: `  btext fetch-metadata 0c1cff1615a3bab426a5e1665f5f44f6a344e67f 127.0.0.1:6881
-  btext fetch-metadata 'magnet:?xt=urn:btih:0c1cff1615a3bab426a5e1665f5f44f6a344e67f&x.pe=127.0.0.1:6881' -o demo.torrent
-  btext fetch-metadata HASH 127.0.0.1:6881 '[::1]:51413' --json -o -`,
+		Example: `  btext fetch-metadata 'magnet:?xt=urn:btih:0c1cff1615a3bab426a5e1665f5f44f6a344e67f&tr=udp://127.0.0.1:6969/announce' --no-dht -o tracker.torrent
+  btext fetch-metadata 0c1cff1615a3bab426a5e1665f5f44f6a344e67f --dht-bootstrap 127.0.0.1:6881 -o dht.torrent
+  btext fetch-metadata 0c1cff1615a3bab426a5e1665f5f44f6a344e67f 127.0.0.1:6881
+  btext fetch-metadata 'magnet:?xt=urn:btih:0c1cff1615a3bab426a5e1665f5f44f6a344e67f&x.pe=127.0.0.1:6881' -o from-magnet.torrent --json
+  btext fetch-metadata 0c1cff1615a3bab426a5e1665f5f44f6a344e67f 127.0.0.1:6881 '[::1]:51413' --raw -o - | sha1sum`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runFetch(cmd.Context(), args[0], args[1:], o)
 		},
 	}
 	f := cmd.Flags()
+	o.discover.addFlags(f)
+	f.BoolVar(&o.discovery, "discover", false, "look peers up in trackers and the DHT even when peers are given")
+	f.IntVar(&o.maxPeers, "max-peers", metadata.DefaultMaxConns, "connections to peers at once")
 	f.StringVar(&o.extension, "extension", "", "force ut_metadata or LT_metadata (default: ut_metadata if offered, else LT_metadata)")
 	f.Int64Var(&o.maxSize, "max-metadata-size", metainfo.DefaultMaxSize, "refuse metadata larger than this many bytes")
 	f.StringVarP(&o.output, "output", "o", "", `output file ("-" for stdout)`)
@@ -83,6 +99,9 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 	if err != nil {
 		return &usageError{err}
 	}
+	if o.json {
+		a.result = newFetchReport(target, nil, "", nil, nil) // as far as it gets
+	}
 	argPeers, err := uniquePeers(peers)
 	if err != nil {
 		return err
@@ -91,8 +110,17 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 	if peers, err = uniquePeers(append(argPeers, target.Peers...)); err != nil {
 		return err
 	}
-	if len(peers) == 0 {
-		return usagef("no peer to fetch from: give peer addresses or a magnet with x.pe")
+	// With no peer given, every source is asked; with peers, only they
+	// are, unless --discover.
+	discover := len(peers) == 0 || o.discovery
+	if err := o.discover.check(); err != nil {
+		return err
+	}
+	if o.maxPeers <= 0 {
+		return usagef("--max-peers must be positive")
+	}
+	if len(peers) == 0 && o.discover.noDHT && len(o.discover.trackerList(target)) == 0 {
+		return usagef("no peer to fetch from and nothing to ask for one: give peer addresses, a magnet with x.pe or tr, --tracker, or leave the DHT on")
 	}
 	switch {
 	case o.extension == "":
@@ -123,29 +151,59 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	source, err := a.resolvePeers(ctx, peers, args)
-	if err != nil {
+	static, err := a.resolvePeers(ctx, peers, args)
+	if err != nil && !discover {
 		return err
+	}
+	var look *discovery.Lookup
+	var source <-chan metadata.PeerAddr
+	if discover {
+		trackers := o.discover.trackerList(target)
+		d, err := a.newDiscoverer(o.discover, len(trackers) > 0, nil)
+		if err != nil {
+			return err
+		}
+		defer d.close()
+		look = a.startLookup(ctx, d, target, static, trackers)
+		source = peerSource(look.Peers())
+	} else {
+		source = peerSource(staticPeers(static))
 	}
 	prog := a.newProgress()
 	defer prog.stop()
+	if look != nil {
+		prog.setSources(func() string { return progressLine(look.Progress()) })
+	}
 	res, err := metadata.Fetch(ctx, metadata.FetchConfig{
 		Target:    target,
 		Peers:     source,
 		Extension: o.extension,
 		MaxSize:   o.maxSize,
+		MaxConns:  o.maxPeers,
 		Session: extensions.Options{
 			PeerID: peer.RandomPeerID(),
-			Local:  extensions.Local{Client: "btext " + version},
+			Local:  extensions.Local{Client: "btext " + btextVersion()},
 			Peer:   a.peerConfig(),
 		},
 		Progress: prog.update,
 		Log:      a.log,
 	})
 	prog.stop()
+	var found *discovery.Report
+	if look != nil {
+		// The stopped announces get a moment of their own, even after
+		// the deadline or Ctrl-C.
+		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), stopAnnounceTimeout)
+		r := look.Stop(sctx)
+		scancel()
+		found = &r
+	}
 	if err != nil {
 		if o.json {
-			a.result = newFetchReport(target, nil, "", res)
+			a.result = newFetchReport(target, nil, "", res, found)
+		}
+		if found != nil && found.Peers == 0 && !errors.Is(ctx.Err(), context.Canceled) {
+			return noPeersError(*found)
 		}
 		return fetchFailure(ctx, err, res, a.timeout)
 	}
@@ -153,7 +211,7 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 	if err != nil {
 		return err
 	}
-	out, err := fileContent(res.Info, target, o.raw)
+	out, err := fileContent(res.Info, target, found, o.raw)
 	if err != nil {
 		return err
 	}
@@ -163,7 +221,7 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 	}
 	if o.json {
 		// Known from here on, even if writing fails.
-		a.result = newFetchReport(target, t, "", res)
+		a.result = newFetchReport(target, t, "", res, found)
 	}
 	if path == "-" {
 		if _, err := a.stdout.Write(out); err != nil {
@@ -172,7 +230,7 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 	} else if err := writeOutput(path, out, o.force); err != nil {
 		return err
 	}
-	rep := newFetchReport(target, t, path, res)
+	rep := newFetchReport(target, t, path, res, found)
 	a.finish(o.json, rep, func(w io.Writer) {
 		if path == "-" {
 			return
@@ -269,38 +327,58 @@ func peerOutcome(p metadata.PeerStats) string {
 	return "failed"
 }
 
-// resolvePeers turns peer addresses into a peer source, host names
-// resolved once, here; the first nargs are arguments, the rest from the
-// magnet's x.pe. A name that does not resolve is skipped, unless nothing
-// is left.
-func (a *app) resolvePeers(ctx context.Context, peers []string, nargs int) (<-chan metadata.PeerAddr, error) {
-	var addrs []metadata.PeerAddr
-	var firstErr error
+// resolvePeers turns peer addresses into discovery's static peers, host
+// names resolved once, here; the first nargs are arguments, the rest from
+// the magnet's x.pe. A name that does not resolve is skipped (with a
+// warning), unless nothing is left: then its error is the result.
+func (a *app) resolvePeers(ctx context.Context, peers []string, nargs int) ([]discovery.Peer, error) {
+	var out []discovery.Peer
+	var skipped []string
+	var errs []error
 	for i, p := range peers {
-		src := "arg"
+		src := discovery.SourceArg
 		if i >= nargs {
-			src = "x.pe"
+			src = discovery.SourceMagnet
 		}
 		host, port, _ := peer.SplitAddr(p) // checked by the caller
 		ips, err := resolveHost(ctx, host)
 		if err != nil {
-			a.log.Warn().Err(err).Str("peer", p).Msg("peer address skipped")
-			firstErr = cmp.Or(firstErr, err)
+			skipped, errs = append(skipped, p), append(errs, err)
 			continue
 		}
 		for _, ip := range ips {
-			addrs = append(addrs, metadata.PeerAddr{Addr: netip.AddrPortFrom(ip, port), Source: src})
+			out = append(out, discovery.Peer{Addr: netip.AddrPortFrom(ip, port), Source: src})
 		}
 	}
-	if len(addrs) == 0 {
-		return nil, firstErr
+	if len(out) == 0 && len(errs) > 0 {
+		return nil, errs[0]
 	}
-	ch := make(chan metadata.PeerAddr, len(addrs))
-	for _, pa := range addrs {
-		ch <- pa
+	for i, p := range skipped {
+		a.log.Warn().Err(errs[i]).Str("peer", p).Msg("peer address skipped")
+	}
+	return out, nil
+}
+
+// staticPeers is a closed channel of peers.
+func staticPeers(ps []discovery.Peer) <-chan discovery.Peer {
+	ch := make(chan discovery.Peer, len(ps))
+	for _, p := range ps {
+		ch <- p
 	}
 	close(ch)
-	return ch, nil
+	return ch
+}
+
+// peerSource hands discovery's peers to the fetch, until in is closed.
+func peerSource(in <-chan discovery.Peer) <-chan metadata.PeerAddr {
+	out := make(chan metadata.PeerAddr)
+	go func() {
+		defer close(out)
+		for p := range in {
+			out <- metadata.PeerAddr{Addr: p.Addr, Source: p.Source}
+		}
+	}()
+	return out
 }
 
 // resolveHost is an IP address as it is, or the addresses of a host name.
@@ -319,11 +397,20 @@ func resolveHost(ctx context.Context, host string) ([]netip.Addr, error) {
 }
 
 // fileContent is the .torrent (or with raw, the bare info dictionary).
-func fileContent(info []byte, t metainfo.Target, raw bool) ([]byte, error) {
+// After a lookup it names the trackers and DHT nodes that answered, else
+// the magnet's trackers.
+func fileContent(info []byte, t metainfo.Target, found *discovery.Report, raw bool) ([]byte, error) {
 	if raw {
 		return info, nil
 	}
-	return metainfo.TorrentFile(info, t.Trackers)
+	if found == nil {
+		return metainfo.TorrentFile(info, t.Trackers)
+	}
+	var nodes []netip.AddrPort
+	if found.DHT != nil {
+		nodes = found.DHT.Nodes
+	}
+	return metainfo.TorrentFile(info, found.Answered(), nodes...)
 }
 
 // defaultOutput names the output file after the torrent: dn, else the info
@@ -374,12 +461,18 @@ type fetchReport struct {
 	Output       *string      `json:"output"`
 	ElapsedMS    *float64     `json:"elapsed_ms"`
 	Peers        []peerReport `json:"peers"`
+	// Discovery is what each source did; null when only the peers given
+	// were asked.
+	Discovery *discoveryJSON `json:"discovery"`
 	outcome
 }
 
 // peerReport is what happened with one peer.
 type peerReport struct {
 	Addr string `json:"addr"`
+	// Source is where the address came from: "arg", "x.pe", "dht" or a
+	// tracker's URL.
+	Source string `json:"source"`
 	// Outcome is one word or two: delivered, refused, timed out, closed,
 	// rejected, ... (see peerOutcome).
 	Outcome   string  `json:"outcome"`
@@ -408,7 +501,7 @@ func nonEmpty(s string) *string {
 
 func newPeerReport(p metadata.PeerStats) peerReport {
 	r := peerReport{
-		Addr: p.Addr, Outcome: peerOutcome(p), Client: nonEmpty(p.Client), Extension: nonEmpty(p.Extension),
+		Addr: p.Addr, Source: p.Source, Outcome: peerOutcome(p), Client: nonEmpty(p.Client), Extension: nonEmpty(p.Extension),
 		Requested: p.Requested, Received: p.Received, Rejected: p.Rejected, Timeouts: p.Timeouts,
 		AnsweredHash: nonEmpty(p.AnsweredHash), Error: nonEmpty(p.Error),
 	}
@@ -425,8 +518,14 @@ func newPeerReport(p metadata.PeerStats) peerReport {
 
 func newFetchSkeleton() report { return &fetchReport{Peers: []peerReport{}} }
 
-func newFetchReport(target metainfo.Target, t *metainfo.Torrent, path string, res *metadata.Result) *fetchReport {
+func newFetchReport(target metainfo.Target, t *metainfo.Torrent, path string, res *metadata.Result, found *discovery.Report) *fetchReport {
 	rep := &fetchReport{Peers: []peerReport{}}
+	if found != nil {
+		rep.Discovery = newDiscoveryJSON(*found)
+		if res != nil && found.FirstPeer > 0 {
+			rep.Discovery.MetadataMS = ptr(ms(res.Elapsed))
+		}
+	}
 	if path != "" {
 		rep.Output = &path
 	}
@@ -470,10 +569,12 @@ func (r *fetchReport) source() string {
 // twice a second, when stderr is a terminal and the fetch takes more than
 // half a second.
 type progress struct {
+	// sources, if set, says what discovery has done so far.
+	sources     func() string
 	w           io.Writer
 	start       time.Time
 	mu          sync.Mutex
-	have, total int
+	m           metadata.Progress
 	drawn, done bool
 	quit        chan struct{}
 }
@@ -502,10 +603,29 @@ func (a *app) newProgress() *progress {
 	return p
 }
 
-func (p *progress) update(have, total int) {
+func (p *progress) setSources(f func() string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.have, p.total = have, total
+	p.sources = f
+}
+
+// progressLine is discovery's part of the progress line:
+// "trackers 1/2 answered, dht 45 queries, 12 peers found".
+func progressLine(p discovery.Progress) string {
+	var parts []string
+	if p.Trackers > 0 {
+		parts = append(parts, fmt.Sprintf("trackers %d/%d answered", p.Answered, p.Trackers))
+	}
+	if p.DHTQueries > 0 {
+		parts = append(parts, fmt.Sprintf("dht %d queries", p.DHTQueries))
+	}
+	return strings.Join(append(parts, plural(int64(p.Peers), "peer", "peers")+" found"), ", ")
+}
+
+func (p *progress) update(m metadata.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.m = m
 }
 
 func (p *progress) draw() {
@@ -515,10 +635,15 @@ func (p *progress) draw() {
 		return
 	}
 	el := time.Since(p.start).Round(100 * time.Millisecond)
-	if p.total == 0 {
-		fmt.Fprintf(p.w, "\r\033[Kmetadata: connecting, %v", el)
+	var src string
+	if p.sources != nil {
+		src = "; " + p.sources()
+	}
+	peers := fmt.Sprintf("%d connected, %d delivering", p.m.Connected, p.m.Delivering)
+	if p.m.Total == 0 {
+		fmt.Fprintf(p.w, "\r\033[Kmetadata: connecting, %v; %s%s", el, peers, src)
 	} else {
-		fmt.Fprintf(p.w, "\r\033[Kmetadata: %d/%d pieces, %v", p.have, p.total, el)
+		fmt.Fprintf(p.w, "\r\033[Kmetadata: %d/%d pieces, %v; %s%s", p.m.Have, p.m.Total, el, peers, src)
 	}
 	p.drawn = true
 }

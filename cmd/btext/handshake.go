@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 )
 
 type handshakeOptions struct {
+	peer     string
 	infoHash string
 	json     bool
 	watch    watchFlag
@@ -66,15 +66,19 @@ func (w *watchFlag) Type() string { return "duration" }
 // watchArgs takes the duration of "--watch 45s" back from the arguments:
 // a flag that may stand alone (--watch: until Ctrl-C) only takes a value
 // written --watch=45s, and leaves "45s" as an argument.
+// It records the one argument left as the peer.
 func (o *handshakeOptions) watchArgs(args []string) []string {
-	if o.watch.d != forever || len(args) < 2 {
-		return args
-	}
-	for i, s := range args {
-		if d, err := time.ParseDuration(s); err == nil && d > 0 {
-			o.watch.d = d
-			return slices.Delete(slices.Clone(args), i, i+1)
+	if o.watch.d == forever && len(args) == 2 {
+		for i, s := range args {
+			if d, err := time.ParseDuration(s); err == nil && d > 0 {
+				o.watch.d = d
+				args = slices.Delete(slices.Clone(args), i, i+1)
+				break
+			}
 		}
+	}
+	if len(args) == 1 {
+		o.peer = args[0]
 	}
 	return args
 }
@@ -82,7 +86,7 @@ func (o *handshakeOptions) watchArgs(args []string) []string {
 func newHandshakeCmd(a *app) *cobra.Command {
 	var o handshakeOptions
 	cmd := &cobra.Command{
-		Use:   "handshake <peer>",
+		Use:   "handshake PEER",
 		Short: "Handshake with a peer and show everything it says",
 		Long: `Dial a peer (host:port, [ipv6]:port or name:port), send the BitTorrent
 handshake with the extension protocol and fast extension bits (reserved[5]
@@ -112,12 +116,12 @@ one object per message ({"t": seconds since the handshake, "type": ...,
 The watch does not count against --timeout.`,
 		Example: `  btext handshake 127.0.0.1:6881 --info-hash 0c1cff1615a3bab426a5e1665f5f44f6a344e67f
   btext handshake '[::1]:6881' --info-hash 'magnet:?xt=urn:btih:0c1cff1615a3bab426a5e1665f5f44f6a344e67f' --json
-  btext handshake 127.0.0.1:6881 --info-hash 0c1cff1615a3bab426a5e1665f5f44f6a344e67f --watch 45s`,
+  btext handshake 127.0.0.1:6881 --info-hash 0c1cff1615a3bab426a5e1665f5f44f6a344e67f --watch 5s`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			return exactArgs(1)(cmd, o.watchArgs(args))
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runHandshake(cmd.Context(), o.watchArgs(args)[0], o)
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runHandshake(cmd.Context(), o.peer, o)
 		},
 	}
 	cmd.Flags().StringVar(&o.infoHash, "info-hash", "", "info hash (40 hex, 32 base32, 64 hex v2) or magnet URI of a torrent the peer has")
@@ -147,7 +151,7 @@ func (a *app) runHandshake(ctx context.Context, addr string, o handshakeOptions)
 		hash = peer.Hash(t.HandshakeHash())
 	}
 	res.InfoHash, res.InfoHashRandom = ptr(hash.String()), &random
-	local := extensions.Local{Client: "btext " + version}
+	local := extensions.Local{Client: "btext " + btextVersion()}
 	if o.watch.set {
 		local.M = extensions.WatchM()
 	}
@@ -189,7 +193,7 @@ func (a *app) runHandshake(ctx context.Context, addr string, o handshakeOptions)
 // watchEvent is one line of --watch --json.
 type watchEvent struct {
 	T float64 `json:"t"`
-	extensions.Event
+	eventJSON
 }
 
 // watchEnd is the last line of --watch --json, on every ending.
@@ -204,7 +208,7 @@ type watchEnd struct {
 // over, the peer closes or the user interrupts.
 func (a *app) watchPeer(ctx context.Context, s *extensions.Session, o handshakeOptions) error {
 	start := time.Now()
-	since := func() float64 { return math.Round(time.Since(start).Seconds()*1000) / 1000 }
+	since := func() float64 { return seconds(time.Since(start)) }
 	if !o.json {
 		if o.watch.d == forever {
 			fmt.Fprintln(a.stdout, "watching until Ctrl-C")
@@ -214,7 +218,7 @@ func (a *app) watchPeer(ctx context.Context, s *extensions.Session, o handshakeO
 	}
 	err := s.Watch(ctx, o.watch.d, func(e extensions.Event) error {
 		if o.json {
-			return a.printJSON(watchEvent{T: since(), Event: e})
+			return a.printJSON(watchEvent{T: since(), eventJSON: eventJSON(e)})
 		}
 		_, err := fmt.Fprintf(a.stdout, "%8.3fs %s\n", since(), e)
 		return err

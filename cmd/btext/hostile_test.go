@@ -110,9 +110,9 @@ func hostileScenarios() []hostile {
 		{name: "have_all without fast", cmd: "handshake", play: answer(func(c *peertest.Conn) { c.WriteMessage(peer.Message{ID: peer.HaveAll}); c.Stall() }), code: 4, want: "fast extension was not negotiated"},
 
 		// Extended handshakes.
-		{name: "not bencode", cmd: "handshake", play: ext("hello"), code: 4, want: "extended handshake is not a bencoded dictionary"},
+		{name: "not bencode", cmd: "handshake", play: ext("hello"), code: 4, want: "extended handshake payload: not a bencoded dictionary"},
 		{name: "a list", cmd: "handshake", play: ext("li1ee"), code: 4, want: "value is not a dictionary"},
-		{name: "m a list", cmd: "handshake", play: ext("d1:mli1eee"), code: 4, want: "extended handshake's m is a list, not a dictionary"},
+		{name: "m a list", cmd: "handshake", play: ext("d1:mli1eee"), code: 4, want: "extended handshake payload: m is a list, not a dictionary"},
 		{name: "m a string", cmd: "handshake", play: ext("d1:m3:abce"), code: 4, want: "m is a string, not a dictionary"},
 		{name: "deep nesting", cmd: "handshake", play: ext(deep), code: 4, want: "nesting deeper than 16"},
 		{name: "99999999999-byte string", cmd: "handshake", play: ext("d1:v99999999999:xe"), code: 4, want: "string length 99999999999 exceeds"},
@@ -124,7 +124,7 @@ func hostileScenarios() []hostile {
 		{name: "no metadata_size, total_size 2^40", cmd: "fetch", seed: &peertest.Seeder{UT: 3, OmitSize: true, TotalSize: i64(1 << 40)}, code: 5, want: "above the limit of 33554432"},
 		{name: "metadata_size 0", cmd: "fetch", seed: &peertest.Seeder{UT: 3, MetadataSize: i64(0)}, code: 5, want: "metadata_size is 0"},
 		{name: "metadata_size negative", cmd: "fetch", seed: &peertest.Seeder{UT: 3, MetadataSize: i64(-1)}, code: 5, want: "metadata_size is -1"},
-		{name: "metadata_size 2^40", cmd: "fetch", seed: &peertest.Seeder{UT: 3, MetadataSize: i64(1 << 40)}, code: 5, want: "above the limit of 33554432"},
+		{name: "metadata_size 2^40", cmd: "fetch", seed: &peertest.Seeder{UT: 3, MetadataSize: i64(1 << 40)}, code: 5, want: "above the limit of 33554432; --max-metadata-size raises the limit"},
 		{name: "total_size disagrees", cmd: "fetch", seed: &peertest.Seeder{UT: 3, TotalSize: i64(40001)}, code: 4, want: "total_size 40001 differs from metadata_size 40000"},
 		{name: "short piece", cmd: "fetch", seed: &peertest.Seeder{UT: 3, Short: true}, code: 4, want: "bytes, want"},
 		{name: "long piece", cmd: "fetch", seed: &peertest.Seeder{UT: 3, Long: true}, code: 4, want: "bytes, want"},
@@ -142,6 +142,7 @@ func hostileScenarios() []hostile {
 		{name: "LT negative total", cmd: "fetch", seed: &peertest.Seeder{LT: 5, LTNegative: true}, code: 4, want: "total size -5"},
 		{name: "LT offset outside", cmd: "fetch", seed: &peertest.Seeder{LT: 5, LTOffset: true}, code: 4, want: "outside the total"},
 		{name: "LT total disagrees", cmd: "fetch", seed: &peertest.Seeder{LT: 5, TotalSize: i64(39999)}, code: 4, want: "total size 39999 differs from 40000"},
+		{name: "LT only, no metadata_size, silent", cmd: "fetch", seed: &peertest.Seeder{LT: 5, OmitSize: true, Stall: true}, code: 3, want: "no answer to LT_metadata requests: wait for metadata: timed out"},
 		{name: "LT don't have", cmd: "fetch", seed: &peertest.Seeder{LT: 5, RejectAll: true}, code: 5, want: "don't have"},
 		{name: "LT wrong hash", cmd: "fetch", seed: &peertest.Seeder{LT: 5, Corrupt: true}, code: 5, want: "does not match the info hash"},
 		{name: "LT size 2^40", cmd: "fetch", seed: &peertest.Seeder{LT: 5, MetadataSize: i64(1 << 40)}, code: 5, want: "above the limit"},
@@ -183,13 +184,86 @@ func hostileScenarios() []hostile {
 	}
 }
 
-func TestHostilePeers(t *testing.T) {
-	// The binary a user runs, built without the race detector (whose
-	// shadow memory alone is over 100 MiB), so that its RSS is the real one.
+// buildHostile builds the binary a user runs, without the race detector
+// (whose shadow memory alone is over 100 MiB), so that its RSS is the real
+// one.
+func buildHostile(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "btext")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// runHostile runs the binary with args (plus --timeout hostileTimeout) in
+// a fresh directory and checks the exit code, one stderr line containing
+// want (unless want is ""), no panic, the time against --timeout and the
+// peak RSS. With output, it also checks that out.torrent was written on
+// success and that nothing at all was left on failure.
+func runHostile(t *testing.T, bin string, args []string, code int, want string, output bool) {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command(bin, append(args, "--timeout", hostileTimeout.String())...)
+	cmd.Dir = dir
+	rssFile := filepath.Join(t.TempDir(), "rss")
+	cmd.Env = append(os.Environ(), "BTEXT_PEAK_RSS_FILE="+rssFile)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(hostileTimeout + 10*time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("still running %v after --timeout %v", time.Since(start), hostileTimeout)
+	}
+	took := time.Since(start)
+	got := cmd.ProcessState.ExitCode()
+	// btext writes its own VmHWM at exit: wait4's ru_maxrss would include
+	// this test process's peak, which Linux carries across the exec.
+	kib, err := os.ReadFile(rssFile)
+	if err != nil {
+		t.Fatalf("no peak RSS written: %v", err)
+	}
+	rss, _ := strconv.ParseInt(strings.TrimSpace(string(kib)), 10, 64)
+	rss *= 1024
+	t.Logf("exit %d in %v, peak RSS %.1f MiB: %s", got, took.Round(time.Millisecond), float64(rss)/(1<<20), strings.TrimSpace(stderr.String()))
+	if got != code {
+		t.Errorf("exit code %d, want %d; stderr %q", got, code, stderr.String())
+	}
+	if s := stderr.String(); strings.Contains(s, "panic") || strings.Contains(s, "goroutine ") {
+		t.Errorf("panic: %s", s)
+	}
+	if want != "" {
+		s := stderr.String()
+		if !strings.HasPrefix(s, "btext: ") || strings.Count(s, "\n") != 1 || !strings.Contains(s, want) {
+			t.Errorf("stderr %q, want one line containing %q", s, want)
+		}
+	}
+	if took > hostileTimeout+3*time.Second {
+		t.Errorf("took %v with --timeout %v", took, hostileTimeout)
+	}
+	if rss > maxRSS {
+		t.Errorf("peak RSS %d MiB, over 64 MiB", rss>>20)
+	}
+	if output {
+		_, err := os.Stat(filepath.Join(dir, "out.torrent"))
+		if entries, _ := os.ReadDir(dir); code != 0 && len(entries) != 0 {
+			t.Errorf("files left: %v", entries)
+		} else if code == 0 && err != nil {
+			t.Errorf("no output: %v", err)
+		}
+	}
+}
+
+func TestHostilePeers(t *testing.T) {
+	bin := buildHostile(t)
 	info := peertest.InfoOfSize(40000)
 	for _, h := range hostileScenarios() {
 		t.Run(h.name, func(t *testing.T) {
@@ -208,70 +282,13 @@ func TestHostilePeers(t *testing.T) {
 				hash = peertest.HashOf(info)
 			}
 			addr := peertest.Listen(t, play)
-			dir := t.TempDir()
 			args := map[string][]string{
 				"handshake":     {"handshake", addr, "--info-hash", hash.String()},
 				"handshake-mse": {"handshake", addr, "--info-hash", hash.String(), "--encryption", "require"},
 				"fetch":         {"fetch-metadata", hash.String(), addr, "-o", "out.torrent"},
 				"dont-have":     {"dont-have", hash.String(), addr, "1", "--linger", "200ms"},
 			}[h.cmd]
-			cmd := exec.Command(bin, append(args, "--timeout", hostileTimeout.String())...)
-			cmd.Dir = dir
-			rssFile := filepath.Join(t.TempDir(), "rss")
-			cmd.Env = append(os.Environ(), "BTEXT_PEAK_RSS_FILE="+rssFile)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			start := time.Now()
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan struct{})
-			go func() { cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(hostileTimeout + 10*time.Second):
-				cmd.Process.Kill()
-				<-done
-				t.Fatalf("still running %v after --timeout %v", time.Since(start), hostileTimeout)
-			}
-			took := time.Since(start)
-			code := cmd.ProcessState.ExitCode()
-			// btext writes its own VmHWM at exit: wait4's ru_maxrss would
-			// include this test process's peak, which Linux carries across
-			// the exec.
-			kib, err := os.ReadFile(rssFile)
-			if err != nil {
-				t.Fatalf("no peak RSS written: %v", err)
-			}
-			rss, _ := strconv.ParseInt(strings.TrimSpace(string(kib)), 10, 64)
-			rss *= 1024
-			t.Logf("exit %d in %v, peak RSS %.1f MiB: %s", code, took.Round(time.Millisecond), float64(rss)/(1<<20), strings.TrimSpace(stderr.String()))
-			if code != h.code {
-				t.Errorf("exit code %d, want %d; stderr %q", code, h.code, stderr.String())
-			}
-			if s := stderr.String(); strings.Contains(s, "panic") || strings.Contains(s, "goroutine ") {
-				t.Errorf("panic: %s", s)
-			}
-			if h.want != "" {
-				s := stderr.String()
-				if !strings.HasPrefix(s, "btext: ") || strings.Count(s, "\n") != 1 || !strings.Contains(s, h.want) {
-					t.Errorf("stderr %q, want one line containing %q", s, h.want)
-				}
-			}
-			if took > hostileTimeout+3*time.Second {
-				t.Errorf("took %v with --timeout %v", took, hostileTimeout)
-			}
-			if rss > maxRSS {
-				t.Errorf("peak RSS %d MiB, over 64 MiB", rss>>20)
-			}
-			if h.cmd == "fetch" {
-				_, err := os.Stat(filepath.Join(dir, "out.torrent"))
-				if entries, _ := os.ReadDir(dir); h.code != 0 && len(entries) != 0 {
-					t.Errorf("files left: %v", entries)
-				} else if h.code == 0 && err != nil {
-					t.Errorf("no output: %v", err)
-				}
-			}
+			runHostile(t, bin, args, h.code, h.want, h.cmd == "fetch")
 		})
 	}
 }

@@ -14,23 +14,14 @@ import (
 	"time"
 
 	"github.com/btext/btext/internal/bencode"
+	"github.com/btext/btext/internal/interop"
 	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peertest"
 )
 
 // Interop tests run btext against real clients that nobody here wrote,
 // started on 127.0.0.1 by scripts/start-peer.sh (DHT, LSD, UPnP/NAT-PMP and
-// trackers off). They run when BTEXT_INTEROP is "require" (make test sets it
-// when scripts/install-peers.sh succeeds; .ci/run always does) and are
-// skipped otherwise.
-func interop(t *testing.T) {
-	t.Helper()
-	switch os.Getenv("BTEXT_INTEROP") {
-	case "require", "1":
-	default:
-		t.Skip("interop tests need real peers: BTEXT_INTEROP=require (make test sets it when scripts/install-peers.sh works)")
-	}
-}
+// trackers off); interop.Require skips them unless BTEXT_INTEROP=require.
 
 // startPeer starts a real client seeding the torrent whose content lies in
 // parent, waits for it to answer a real handshake and returns its address.
@@ -112,7 +103,7 @@ type interopResult struct {
 }
 
 func TestInteropHandshake(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	torrent, parent, tor := demoContent(t)
 	tests := []struct {
 		client     string
@@ -120,7 +111,7 @@ func TestInteropHandshake(t *testing.T) {
 		wantM      map[string]int64 // entries that must be present with these ids
 		wantReqq   int64
 	}{
-		// NOTES.md: libtorrent 2.0 advertises ut_pex 1, ut_metadata 2,
+		// docs/protocol-notes.md: libtorrent 2.0 advertises ut_pex 1, ut_metadata 2,
 		// upload_only 3, ut_holepunch 4, lt_donthave 7, share_mode 8; reqq 2000.
 		{"libtorrent", "libtorrent 2.0.8.0", map[string]int64{"ut_metadata": 2, "lt_donthave": 7, "upload_only": 3, "ut_holepunch": 4}, 2000},
 		// Transmission 3.00: ut_metadata 3, reqq 512.
@@ -163,7 +154,7 @@ func TestInteropHandshake(t *testing.T) {
 }
 
 // bigTorrent writes a torrent whose info dictionary is about 2.6 MB (159
-// metadata pieces: the size class NOTES.md measured) over a sparse 2 GiB
+// metadata pieces: the size class docs/protocol-notes.md describes) over a sparse 2 GiB
 // file of zeros, so that real clients can seed it without disk use.
 func bigTorrent(t *testing.T) (torrent, parent string, info []byte) {
 	t.Helper()
@@ -244,7 +235,7 @@ func fetchFrom(t *testing.T, hash, addr string, info []byte, args ...string) fet
 // TestInteropFetch: btext fetch-metadata against every real client, on the
 // small demo torrent and the 2.6 MB-class one.
 func TestInteropFetch(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	demo, demoParent, demoTor := demoContent(t)
 	big, bigParent, bigInfo := bigTorrent(t)
 	bigHash := fmt.Sprintf("%x", sha1.Sum(bigInfo))
@@ -287,7 +278,7 @@ func TestInteropFetch(t *testing.T) {
 // them (first, so that they are dialled and heard first): whatever those
 // two do, the verified metadata is written, byte for byte.
 func TestInteropFetchSwarm(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	big, bigParent, bigInfo := bigTorrent(t)
 	hash := fmt.Sprintf("%x", sha1.Sum(bigInfo))
 	liar := &peertest.Seeder{Info: bigInfo, UT: 3, Corrupt: true}
@@ -310,7 +301,7 @@ func TestInteropFetchSwarm(t *testing.T) {
 // encryption closes on btext's plain handshake, and answers btext over MSE
 // (RC4), for the handshake and for fetch-metadata.
 func TestInteropEncryption(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	demo, demoParent, demoTor := demoContent(t)
 	hash := demoTor.InfoHash.String()
 	// rtorrent's -o cannot carry a comma: its setting goes in a file.
@@ -350,7 +341,7 @@ func TestInteropEncryption(t *testing.T) {
 
 // TestInteropV2: v2-only and hybrid torrents made and seeded by libtorrent.
 func TestInteropV2(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	parent := t.TempDir()
 	content := filepath.Join(parent, "v2content")
 	os.MkdirAll(content, 0o755)
@@ -372,6 +363,11 @@ func TestInteropV2(t *testing.T) {
 			if val(rep.InfoHashV2) != v2 {
 				t.Errorf("v2 hash %s, want %s", val(rep.InfoHashV2), v2)
 			}
+			// The content: 3 files, 20000+27000+34000 bytes; a hybrid's
+			// pad files (BEP 47) are not counted.
+			if val(rep.Files) != 3 || val(rep.TotalLength) != 81000 {
+				t.Errorf("%d files, %d bytes; want 3 files, 81000 bytes", val(rep.Files), val(rep.TotalLength))
+			}
 			rep = fetchFrom(t, "1220"+v2, addr, nil)
 			if kind == "hybrid" {
 				rep = fetchFrom(t, v1, addr, nil)
@@ -388,7 +384,7 @@ func TestInteropV2(t *testing.T) {
 // TestInteropLibtorrentFetchesFromServe: libtorrent gets the metadata from
 // btext serve, by magnet and connect_peer.
 func TestInteropLibtorrentFetchesFromServe(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	script, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "lt-fetch-from.py"))
 	for _, size := range []int{206, 40000, 3 << 20} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
@@ -413,7 +409,7 @@ func TestInteropLibtorrentFetchesFromServe(t *testing.T) {
 // libtorrent's side: its get_peer_info() shows the btext connection's
 // pieces set after the announce and cleared after the lt_donthave.
 func TestInteropDontHave(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	torrent, parent, tor := demoContent(t)
 	addr, work := startPeerWith(t, "libtorrent", torrent, parent, "--report-peers")
 	code, stdout, stderr, _ := runBtext(t, "dont-have", tor.InfoHash.String(), addr, "1", "2", "--wait", "1s", "--linger", "1s", "--json")

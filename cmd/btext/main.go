@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
+	err = a.withHint(err)
 	code := exitCode(ctx, err)
 	if a.result == nil && err != nil && cmd != nil && jsonWanted(cmd) {
 		// The command failed before it had a report: its keys, all null.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/btext/btext/internal/metainfo"
 )
 
 func TestMain(m *testing.M) {
@@ -33,8 +35,9 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"serve": cmdServe,
-			"exits": cmdExits,
+			"serve":   cmdServe,
+			"exits":   cmdExits,
+			"sources": cmdSources,
 		},
 	})
 }
@@ -104,4 +107,19 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	if want := args[0]; want != strconv.Itoa(got) {
 		ts.Fatalf("exit code %d, want %s", got, want)
 	}
+}
+
+// cmdSources starts a tracker (HTTP and UDP on one port: $TRACKER) and a
+// DHT node (on $PEER's port, UDP) that both know $PEER for the info hash
+// given: "sources HASH" after "serve".
+func cmdSources(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sources INFOHASH")
+	}
+	t, err := metainfo.ParseTarget(args[0])
+	ts.Check(err)
+	tracker, stop, err := startFakeSources(ts.Getenv("PEER"), *t.V1)
+	ts.Check(err)
+	ts.Defer(stop)
+	ts.Setenv("TRACKER", tracker)
 }

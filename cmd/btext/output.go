@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -107,3 +109,6 @@ func plural(n int64, one, many string) string {
 	}
 	return fmt.Sprintf("%d %s", n, many)
 }
+
+// seconds is d in seconds, to the millisecond, as every stream's "t".
+func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }

@@ -50,12 +50,8 @@ func newRootCmd(a *app) *cobra.Command {
 everything a peer says in its handshakes, fetches and serves torrent metadata
 (ut_metadata, LT_metadata) and sends lt_donthave.
 
-Results go to stdout (--json for scripts), logs to stderr.
-
-` + exitCodesHelp + `
-
-` + limitsHelp,
-		Version:       version,
+Results go to stdout (--json for scripts), logs to stderr.`,
+		Version:       btextVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// An unknown command is a usage error (exit 2), like a bad flag.
@@ -94,7 +90,8 @@ Results go to stdout (--json for scripts), logs to stderr.
 	completeValues(root, "log-format", "console", "json")
 	completeValues(root, "encryption", "off", "prefer", "require")
 
-	root.AddCommand(newHandshakeCmd(a), newFetchMetadataCmd(a), newDontHaveCmd(a), newServeCmd(a))
+	root.AddCommand(newHandshakeCmd(a), newFetchMetadataCmd(a), newDontHaveCmd(a), newServeCmd(a),
+		newPeersCmd(a), newTrackerCmd(a), newDHTCmd(a), newGenManCmd())
 	root.SetHelpCommand(newHelpCmd())
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
@@ -110,6 +107,13 @@ Results go to stdout (--json for scripts), logs to stderr.
 			}
 		}
 	}
+	// The exit codes and limits close btext --help, and only it: each
+	// command's help keeps cobra's plain template.
+	plain := root.UsageTemplate()
+	for _, c := range root.Commands() {
+		c.SetUsageTemplate(plain)
+	}
+	root.SetUsageTemplate(plain + "\n" + exitCodesHelp + "\n\n" + limitsHelp + "\n")
 	return root
 }
 

@@ -27,7 +27,7 @@ type serveOptions struct {
 func newServeCmd(a *app) *cobra.Command {
 	var o serveOptions
 	cmd := &cobra.Command{
-		Use:   "serve <file.torrent>...",
+		Use:   "serve FILE.torrent...",
 		Short: "Be a peer for the given torrents, serving their metadata",
 		Long: `Listen for peers and answer the BitTorrent and extended handshakes for the
 given torrents (no content files are needed). Our extended handshake offers
@@ -112,7 +112,7 @@ func (a *app) runServe(ctx context.Context, files []string, o serveOptions) erro
 	srv, err := metadata.NewServer(metadata.ServerConfig{
 		Torrents:            torrents,
 		PeerID:              peer.RandomPeerID(),
-		Client:              "btext " + version,
+		Client:              "btext " + btextVersion(),
 		Peer:                cfg,
 		ExtHandshakeTimeout: a.timeout,
 		Drop:                drop,
@@ -147,7 +147,7 @@ func (a *app) runServe(ctx context.Context, files []string, o serveOptions) erro
 	if err != nil {
 		ev = a.log.Error().Str("error", errorLine(err))
 	}
-	ev.Str("type", "end").Str("reason", reason).Int64("connections", st.Accepted).Int64("pieces", st.Pieces).
+	ev.Str("type", "end").Str("reason", reason).Int64("connections", st.Accepted).Int64("pieces_served", st.Pieces).
 		Int("exit_code", exitCode(ctx, err)).Msg("stopped")
 	if err != nil {
 		return err

@@ -7,12 +7,17 @@ import (
 	"strings"
 )
 
-// version is the module version the binary was built as: "v1.2.3" from
-// go install ...@v1.2.3, a pseudo-version (with +dirty) from a VCS
-// checkout, "(devel)" otherwise. -ldflags "-X main.version=..." overrides it.
-var version = moduleVersion()
+// version, when set with -ldflags "-X main.version=...", overrides the
+// module version (-X needs a variable with a constant initial value).
+var version = ""
 
-func moduleVersion() string {
+// btextVersion is the version the binary was built as: "v1.2.3" from go
+// install ...@v1.2.3, a pseudo-version (with +dirty) from a VCS checkout,
+// "(devel)" otherwise.
+func btextVersion() string {
+	if version != "" {
+		return version
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}
@@ -23,7 +28,7 @@ func moduleVersion() string {
 // module version, the VCS revision and whether the tree was modified, and
 // the Go version.
 func writeVersion(w io.Writer) {
-	fmt.Fprintf(w, "btext %s\n", version)
+	fmt.Fprintf(w, "btext %s\n", btextVersion())
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return

@@ -15,31 +15,31 @@ import (
 )
 
 // Event is one message from a peer, decoded for display (btext handshake
-// --watch) and logs. Its JSON form is an interface.
+// --watch, btext dont-have) and logs.
 type Event struct {
-	Type string `json:"type"` // the message name: have, bitfield, lt_donthave, ut_pex, ...
+	Type string // the message name: have, bitfield, lt_donthave, ut_pex, ...
 	// Piece is set for have, lt_donthave, and the fast extension's
 	// suggest_piece, allowed_fast and reject_request (BEP 6).
-	Piece *uint32 `json:"piece,omitempty"`
+	Piece *uint32
 	// Pieces summarises what the peer has after this message.
-	Pieces string `json:"pieces,omitempty"`
+	Pieces string
 	// Applied is set for lt_donthave: whether it changed anything; Ignored
 	// says why not; Cancelled counts our requests it cancelled.
-	Applied   *bool  `json:"applied,omitempty"`
-	Ignored   string `json:"ignored,omitempty"`
-	Cancelled int    `json:"cancelled,omitempty"`
+	Applied   *bool
+	Ignored   string
+	Cancelled int
 	// UploadOnly is set for upload_only.
-	UploadOnly *bool `json:"upload_only,omitempty"`
+	UploadOnly *bool
 	// Added and Dropped are ut_pex peers.
-	Added   []string `json:"added,omitempty"`
-	Dropped []string `json:"dropped,omitempty"`
+	Added   []string
+	Dropped []string
 	// Changes lists what a re-sent extended handshake changed.
-	Changes []string `json:"changes,omitempty"`
+	Changes []string
 	// Len is the payload length; Detail anything else worth saying.
-	Len    int    `json:"len"`
-	Detail string `json:"detail,omitempty"`
+	Len    int
+	Detail string
 	// Error is set when the message could not be decoded (it is ignored).
-	Error string `json:"error,omitempty"`
+	Error string
 }
 
 func (e Event) String() string {

@@ -75,9 +75,9 @@ func TestParse(t *testing.T) {
 	}
 	for _, bad := range []string{"not bencode", "li1ee", "d1:mli1eee", "d1:m3:abce", "d1:md1:ai1e", "d1:md1:ai1eee1:x"} {
 		_, err := Parse([]byte(bad))
-		var pe *peer.ProtocolError
+		var pe *PayloadError
 		if !errors.As(err, &pe) {
-			t.Errorf("Parse(%q) err = %v, want ProtocolError", bad, err)
+			t.Errorf("Parse(%q) err = %v, want PayloadError", bad, err)
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 
 	"github.com/btext/btext/internal/bencode"
-	"github.com/btext/btext/internal/peer"
 )
 
 // ErrNotSupported: the peer does not support the extension protocol or the
@@ -49,15 +48,13 @@ type Handshake struct {
 func Parse(payload []byte) (*Handshake, error) {
 	d, err := bencode.DecodeDict(payload, handshakeLimits)
 	if err != nil {
-		return nil, &peer.ProtocolError{State: peer.StateOpen, ID: peer.Extended, HasID: true,
-			Reason: fmt.Sprintf("extended handshake is not a bencoded dictionary: %v", err)}
+		return nil, &PayloadError{Ext: "extended handshake", Reason: fmt.Sprintf("not a bencoded dictionary: %v", err)}
 	}
 	h := &Handshake{M: map[string]int64{}, Other: map[string]any{}}
 	if mv, ok := d["m"]; ok {
 		m, ok := mv.(map[string]any)
 		if !ok {
-			return nil, &peer.ProtocolError{State: peer.StateOpen, ID: peer.Extended, HasID: true,
-				Reason: fmt.Sprintf("extended handshake's m is a %s, not a dictionary", typeName(mv))}
+			return nil, &PayloadError{Ext: "extended handshake", Reason: fmt.Sprintf("m is a %s, not a dictionary", typeName(mv))}
 		}
 		h.rawM = m
 		for k, v := range m {

@@ -69,7 +69,7 @@ func Connect(ctx context.Context, addr string, opt Options) (*Session, error) {
 		s.Remote, err = c.ReadHandshake(ctx)
 	}
 	if err == nil && !opt.AnyHash && s.Remote.InfoHash != opt.InfoHash {
-		err = &peer.ProtocolError{State: peer.StateHandshaking, Reason: fmt.Sprintf("peer answered for info hash %s, not %s", s.Remote.InfoHash, opt.InfoHash)}
+		err = c.Violation("peer answered for info hash %s, not %s", s.Remote.InfoHash, opt.InfoHash)
 	}
 	if err != nil {
 		c.Close()

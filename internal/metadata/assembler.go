@@ -10,6 +10,10 @@ import (
 // ErrSize: a metadata size that is missing, not positive, or above the cap.
 var ErrSize = errors.New("bad metadata size")
 
+// ErrOverLimit: a metadata size above the caller's limit (a kind of
+// ErrSize).
+var ErrOverLimit = fmt.Errorf("%w", ErrSize)
+
 // Assembler collects the 16 KiB pieces of one info dictionary and verifies
 // the whole. It is pure state: no I/O, no clock. Sources are opaque
 // integers (peer numbers) kept to blame peers for a failed hash.
@@ -28,7 +32,7 @@ func NewAssembler(size int64, max int64) (*Assembler, error) {
 		return nil, fmt.Errorf("%w: %d", ErrSize, size)
 	}
 	if size > max {
-		return nil, fmt.Errorf("%w: %d bytes is above the limit of %d (--max-metadata-size)", ErrSize, size, max)
+		return nil, fmt.Errorf("%w: %d bytes is above the limit of %d", ErrOverLimit, size, max)
 	}
 	n := PieceCount(int(size))
 	return &Assembler{size: int(size), buf: make([]byte, size), have: make([]bool, n), source: make([]int, n), left: n}, nil
@@ -42,6 +46,9 @@ func (a *Assembler) Pieces() int { return len(a.have) }
 
 // Have reports whether piece i is in.
 func (a *Assembler) Have(i int) bool { return i >= 0 && i < len(a.have) && a.have[i] }
+
+// Left is the number of pieces not yet in.
+func (a *Assembler) Left() int { return a.left }
 
 // Done reports whether every piece is in.
 func (a *Assembler) Done() bool { return a.left == 0 }

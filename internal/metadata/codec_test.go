@@ -113,7 +113,7 @@ func TestLTMessageBytes(t *testing.T) {
 }
 
 func TestLTRange(t *testing.T) {
-	// NOTES.md: first = ceil(start*T/256), last = ceil((start+size)*T/256).
+	// docs/protocol-notes.md, "LT_metadata": first = ceil(start*T/256), last = ceil((start+size)*T/256).
 	tests := []struct{ start, size, total, first, last int }{
 		{0, 256, 1000, 0, 1000},
 		{0, 64, 1000, 0, 250},

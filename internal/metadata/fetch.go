@@ -33,10 +33,17 @@ type FetchConfig struct {
 	// Session is the template for each peer's session; InfoHash is set
 	// from Target.
 	Session extensions.Options
-	// Progress, if set, is called with pieces in and total pieces, from
-	// the fetch's own goroutine, holding no lock.
-	Progress func(have, total int)
+	// Progress, if set, is called when the pieces in or the peers
+	// connected or delivering change, from the fetch's own goroutine,
+	// holding no lock.
+	Progress func(Progress)
 	Log      zerolog.Logger
+}
+
+// Progress is how far a fetch has come.
+type Progress struct {
+	Have, Total           int // pieces in, pieces in all (0 until a size is known)
+	Connected, Delivering int // peers past their handshakes; of them, those that sent a piece
 }
 
 // PeerList is a peer source of a fixed list, already closed.
@@ -51,22 +58,22 @@ func PeerList(source string, addrs ...netip.AddrPort) <-chan PeerAddr {
 
 // PeerStats is what happened with one peer.
 type PeerStats struct {
-	Addr string `json:"addr"`
+	Addr string
 	// Source is where the address came from (PeerAddr.Source).
-	Source    string `json:"source,omitempty"`
-	Client    string `json:"client"`
-	Extension string `json:"extension"`
-	Requested int    `json:"requested"`
-	Received  int    `json:"received"`
-	Rejected  int    `json:"rejected"`
-	Timeouts  int    `json:"timeouts"`
+	Source    string
+	Client    string
+	Extension string
+	Requested int
+	Received  int
+	Rejected  int
+	Timeouts  int
 	// Encryption is the MSE method used ("rc4", "plaintext"), empty for a
 	// plain connection.
-	Encryption string `json:"encryption,omitempty"`
+	Encryption string
 	// AnsweredHash is set when the peer's handshake named another info
 	// hash than the one asked for.
-	AnsweredHash string `json:"answered_info_hash,omitempty"`
-	Error        string `json:"error,omitempty"`
+	AnsweredHash string
+	Error        string
 
 	idx int
 	err error
@@ -117,12 +124,13 @@ func fetch(ctx context.Context, cfg FetchConfig, sess *extensions.Session) (*Res
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	l := &loop{
-		ctx:     ctx,
-		cfg:     &cfg,
-		sess:    sess,
-		sched:   NewScheduler(SchedulerConfig{Target: cfg.Target, Extension: cfg.Extension, MaxSize: cfg.MaxSize, MaxConns: cfg.MaxConns, MaxDialing: cfg.MaxDialing, Log: cfg.Log}),
-		events:  make(chan Event, 64),
-		workers: map[int]*worker{},
+		ctx:        ctx,
+		cfg:        &cfg,
+		sess:       sess,
+		sched:      NewScheduler(SchedulerConfig{Target: cfg.Target, Extension: cfg.Extension, MaxSize: cfg.MaxSize, MaxConns: cfg.MaxConns, MaxDialing: cfg.MaxDialing, Log: cfg.Log}),
+		events:     make(chan Event, 64),
+		workers:    map[int]*worker{},
+		interrupts: map[int]context.CancelFunc{},
 	}
 	plan := l.run()
 	cancel()
@@ -139,7 +147,10 @@ func fetch(ctx context.Context, cfg FetchConfig, sess *extensions.Session) (*Res
 		res.Info = plan.Info
 		return res, nil
 	case plan.Done:
-		return res, plan.Err
+		// Asked again now that every worker has said why it ended: a
+		// violation the scheduler found is by now the connection's
+		// protocol error.
+		return res, l.sched.Failure()
 	case parent.Err() != nil && !errors.Is(parent.Err(), context.DeadlineExceeded):
 		return res, context.Cause(parent) // interrupted
 	}
@@ -167,6 +178,7 @@ type loop struct {
 // run steps the scheduler until its plan says done or the context ends.
 func (l *loop) run() Plan {
 	peers := l.cfg.Peers
+	deadline, hasDeadline := l.ctx.Deadline()
 	for {
 		var ev Event
 		select {
@@ -181,9 +193,19 @@ func (l *loop) run() Plan {
 				l.running--
 			}
 		case <-l.ctx.Done():
+		}
+		now := time.Now()
+		if l.ctx.Err() != nil || hasDeadline && !now.Before(deadline) {
+			// Out of time: what the workers report now is the deadline's
+			// doing (a socket's deadline may fire before the context's),
+			// no reason to dial anyone else.
+			if g, ok := ev.(Gone); ok {
+				l.sched.Stop(now)
+				l.sched.Step(now, g)
+			}
 			return Plan{}
 		}
-		plan := l.sched.Step(time.Now(), ev)
+		plan := l.sched.Step(now, ev)
 		l.apply(plan)
 		if plan.Done {
 			return plan
@@ -195,7 +217,7 @@ func (l *loop) run() Plan {
 // their last errors to the scheduler for the report; after a success, a
 // worker stopped by the cancel has no error.
 func (l *loop) drain(success bool) {
-	l.sched.Stop()
+	l.sched.Stop(time.Now())
 	for l.running > 0 {
 		ev := <-l.events
 		if g, ok := ev.(Gone); ok {
@@ -223,7 +245,7 @@ func (l *loop) apply(plan Plan) {
 		l.deliver(o)
 	}
 	if plan.Progress && l.cfg.Progress != nil {
-		l.cfg.Progress(plan.Have, plan.Total)
+		l.cfg.Progress(Progress{Have: plan.Have, Total: plan.Total, Connected: plan.Connected, Delivering: plan.Delivering})
 	}
 }
 
@@ -245,9 +267,6 @@ func (l *loop) deliver(o Order) {
 	}
 	ictx, cancel := context.WithCancel(l.ctx)
 	w.wake <- workerOrder{Order: o, interrupt: ictx}
-	if l.interrupts == nil {
-		l.interrupts = map[int]context.CancelFunc{}
-	}
 	if prev := l.interrupts[o.Peer]; prev != nil {
 		prev()
 	}

@@ -124,13 +124,23 @@ func (LTDontHaveEvent) event() {}
 func (Tick) event()            {}
 func (Gone) event()            {}
 
+// Violation is a breach of BEP 9 or of LT_metadata the scheduler found in
+// what a peer sent (an answer to nothing asked, a size that contradicts
+// the one claimed). The peer's worker, which knows its connection's state,
+// reports it as a *peer.ProtocolError.
+type Violation struct{ Reason string }
+
+func (v *Violation) Error() string { return "protocol violation: " + v.Reason }
+
 // Plan is what the fetch loop must do after a step.
 type Plan struct {
 	Dial   []Dial
 	Orders []Order
-	// Progress: Have of Total pieces changed.
-	Progress    bool
-	Have, Total int
+	// Progress: Have of Total pieces, or the peers Connected (handshakes
+	// done) or Delivering (of them, those that have sent a piece) changed.
+	Progress              bool
+	Have, Total           int
+	Connected, Delivering int
 	// Done: the fetch is over, with Info (verified) or Err.
 	Done bool
 	Info []byte
@@ -245,7 +255,6 @@ type speer struct {
 	// delivered counts the pieces the peer answered with, needed or not:
 	// after a hash failure the fetch goes to the peer that delivered most.
 	delivered int
-	banned    bool
 
 	requested, received, rejected, timeouts int
 	err                                     error
@@ -303,8 +312,10 @@ func (s *Scheduler) Step(now time.Time, ev Event) Plan {
 		return s.plan
 	}
 	s.handle(ev)
-	s.expire()
-	s.reconsider()
+	if !s.done {
+		s.expire()
+		s.reconsider()
+	}
 	if !s.done {
 		for _, p := range s.peers {
 			s.fill(p)
@@ -343,6 +354,7 @@ func (s *Scheduler) handle(ev Event) {
 		if s.valid(e.Peer) && s.peers[e.Peer].phase == dialing {
 			s.peers[e.Peer].phase = open
 			s.connected(s.live(e.Peer), e)
+			s.progress()
 		}
 	case ExtChanged:
 		if p := s.live(e.Peer); p != nil {
@@ -367,10 +379,9 @@ func (s *Scheduler) handle(ev Event) {
 	case Tick:
 		s.live(e.Peer)
 	case Gone:
-		if s.valid(e.Peer) && s.peers[e.Peer].phase != gone {
+		if s.valid(e.Peer) {
 			s.left(s.peers[e.Peer], e.Err)
-		} else if s.valid(e.Peer) && s.peers[e.Peer].err == nil {
-			s.peers[e.Peer].err = e.Err
+			s.progress()
 		}
 	}
 }
@@ -388,7 +399,7 @@ func (s *Scheduler) connected(p *speer, e Connected) {
 	}
 	if ms := e.MetadataSize; ms != nil {
 		if *ms > s.cfg.MaxSize {
-			s.close(p, fmt.Errorf("%w: the peer's metadata_size %d is above the limit of %d (--max-metadata-size)", ErrSize, *ms, s.cfg.MaxSize))
+			s.close(p, fmt.Errorf("%w: the peer's metadata_size %d is above the limit of %d", ErrOverLimit, *ms, s.cfg.MaxSize))
 			return
 		}
 		if *ms <= 0 {
@@ -480,12 +491,24 @@ func (s *Scheduler) useSize(size int) {
 }
 
 func (s *Scheduler) progress() {
-	s.plan.Progress, s.plan.Have, s.plan.Total = true, s.asm.Pieces()-len(s.asm.Missing()), s.asm.Pieces()
+	s.plan.Progress, s.plan.Have, s.plan.Total = true, 0, 0
+	if s.asm != nil {
+		s.plan.Have, s.plan.Total = s.asm.Pieces()-s.asm.Left(), s.asm.Pieces()
+	}
+	s.plan.Connected, s.plan.Delivering = 0, 0
+	for _, p := range s.peers {
+		if p.phase == open {
+			s.plan.Connected++
+			if p.delivered > 0 {
+				s.plan.Delivering++
+			}
+		}
+	}
 }
 
 // eligible: p may fetch for the current size.
 func (s *Scheduler) eligible(p *speer) bool {
-	return p.phase == open && p.ext != "" && s.asm != nil && p.size == s.asm.Size() && !p.banned &&
+	return p.phase == open && p.ext != "" && s.asm != nil && p.size == s.asm.Size() &&
 		(s.owner < 0 || s.owner == p.idx)
 }
 
@@ -497,11 +520,21 @@ func (s *Scheduler) mayAsk(p *speer, i int) bool {
 // asking for; then one that p let time out (a peer that queues answers it
 // late, so asking it again only lengthens the queue; a peer that dropped
 // the request needs it asked again); then one another peer is slow with
-// (endgame), at most twice at once.
+// (endgame), at most twice at once; last, if p has nothing out at all,
+// the piece the fewest peers have out, so that no peer idles while slow
+// ones sit on the last pieces.
 func (s *Scheduler) next(p *speer) int {
 	if !s.eligible(p) {
 		return -1
 	}
+	if i := s.pick(p); i >= 0 {
+		s.inflight[i]++
+		return i
+	}
+	return -1
+}
+
+func (s *Scheduler) pick(p *speer) int {
 	for round := range 3 {
 		for i := range s.inflight {
 			if s.asm.Have(i) || !s.mayAsk(p, i) {
@@ -512,12 +545,23 @@ func (s *Scheduler) next(p *speer) int {
 			}
 			free, late := s.inflight[i] == 0, p.late[i]
 			if round == 0 && free && !late || round == 1 && free && late || round == 2 && s.inflight[i] == 1 && !late {
-				s.inflight[i]++
 				return i
 			}
 		}
 	}
-	return -1
+	if len(p.inflight) > 0 {
+		return -1
+	}
+	best := -1
+	for i := range s.inflight {
+		if _, out := p.inflight[i]; out || s.asm.Have(i) || !s.mayAsk(p, i) || p.late[i] {
+			continue
+		}
+		if best < 0 || s.inflight[i] < s.inflight[best] {
+			best = i
+		}
+	}
+	return best
 }
 
 // fill queues requests for p until its window is full or nothing is left
@@ -734,7 +778,7 @@ func (s *Scheduler) reconsider() {
 		return
 	}
 	for _, p := range s.peers {
-		if p.phase == open && p.ext != "" && p.size != 0 && !p.banned && p.size != s.asm.Size() {
+		if p.phase == open && p.ext != "" && p.size != 0 && p.size != s.asm.Size() {
 			s.cfg.Log.Info().Int("size", p.size).Msg("trying the metadata size another peer claims")
 			s.useSize(p.size)
 			if s.tainted {
@@ -760,7 +804,7 @@ func (s *Scheduler) checkEnd() {
 		switch {
 		case p.phase == dialing:
 			return
-		case p.phase != open || p.banned:
+		case p.phase != open:
 		case p.paused != "" || p.size == 0 || s.eligible(p):
 			return
 		}
@@ -806,7 +850,9 @@ func (s *Scheduler) close(p *speer, err error) {
 
 // left forgets p: its requests return to the pool.
 func (s *Scheduler) left(p *speer, err error) {
-	if p.err == nil {
+	if p.err == nil || errors.As(p.err, new(*Violation)) && errors.As(err, new(*peer.ProtocolError)) {
+		// The worker reports a violation found here as its connection's
+		// protocol error, with the connection's real state.
 		p.err = err
 	}
 	if p.phase == gone {
@@ -847,12 +893,12 @@ func (s *Scheduler) orders() {
 func (s *Scheduler) onData(p *speer, m Data) {
 	i := m.Piece
 	violation := func(format string, args ...any) {
-		s.close(p, &peer.ProtocolError{State: peer.StateExtended, Reason: fmt.Sprintf(format, args...)})
+		s.close(p, &Violation{Reason: fmt.Sprintf(format, args...)})
 	}
 	if _, out := p.inflight[0]; i == 0 && len(p.probeSent) > 0 && (p.size == 0 || !out) {
 		// The answer to the size probe: piece 0 says the size.
 		if m.Total <= 0 || m.Total > s.cfg.MaxSize {
-			s.close(p, fmt.Errorf("%w: the peer's total_size %d is not positive or above the limit of %d (--max-metadata-size)", ErrSize, m.Total, s.cfg.MaxSize))
+			s.close(p, fmt.Errorf("%w: the peer's total_size %d is not positive or above the limit of %d", ErrSize, m.Total, s.cfg.MaxSize))
 			return
 		}
 		if p.size != 0 && m.Total != int64(p.size) {
@@ -956,7 +1002,7 @@ func (s *Scheduler) askable(p *speer) bool {
 // onLTData takes an LT_metadata data message.
 func (s *Scheduler) onLTData(p *speer, m LTDataEvent) {
 	violation := func(format string, args ...any) {
-		s.close(p, &peer.ProtocolError{State: peer.StateExtended, Reason: fmt.Sprintf(format, args...)})
+		s.close(p, &Violation{Reason: fmt.Sprintf(format, args...)})
 	}
 	if len(p.probeSent) > 0 && (p.size == 0 || m.Offset == 0 && m.Total == p.size && len(m.Bytes) == probeLen(p.size)) {
 		if m.Offset != 0 {
@@ -965,7 +1011,7 @@ func (s *Scheduler) onLTData(p *speer, m LTDataEvent) {
 		}
 		if p.size == 0 {
 			if int64(m.Total) > s.cfg.MaxSize {
-				s.close(p, fmt.Errorf("%w: %d bytes is above the limit of %d (--max-metadata-size)", ErrSize, m.Total, s.cfg.MaxSize))
+				s.close(p, fmt.Errorf("%w: %d bytes is above the limit of %d", ErrOverLimit, m.Total, s.cfg.MaxSize))
 				return
 			}
 			s.join(p, m.Total)
@@ -1078,7 +1124,7 @@ func (s *Scheduler) put(p *speer, i int, data []byte) bool {
 		return p.phase == open
 	}
 	if err := s.asm.Put(i, data, p.idx); err != nil {
-		s.close(p, &peer.ProtocolError{State: peer.StateExtended, Reason: err.Error()})
+		s.close(p, &Violation{Reason: err.Error()})
 		return false
 	}
 	s.progress()
@@ -1094,10 +1140,8 @@ func (s *Scheduler) put(p *speer, i int, data []byte) bool {
 	s.cfg.Log.Info().Err(err).Ints("sources", sources).Msg("assembled metadata failed verification: discarded")
 	s.restart()
 	if len(sources) == 1 {
-		// One peer supplied it all: that peer is lying.
-		liar := s.peers[sources[0]]
-		liar.banned = true
-		s.close(liar, err)
+		// One peer supplied it all: that peer is lying, and is shut out.
+		s.close(s.peers[sources[0]], err)
 	}
 	s.tainted = true
 	s.newOwner()
@@ -1120,7 +1164,8 @@ func (s *Scheduler) Failure() error {
 			return 5
 		case p.received > 0:
 			return 4
-		case errors.As(p.err, new(*peer.ProtocolError)), errors.As(p.err, new(*PayloadError)):
+		case errors.As(p.err, new(*peer.ProtocolError)), errors.As(p.err, new(*extensions.PayloadError)),
+			errors.As(p.err, new(*Violation)):
 			return 3
 		case errors.Is(p.err, extensions.ErrNotSupported):
 			return 2
@@ -1132,8 +1177,11 @@ func (s *Scheduler) Failure() error {
 	slices.SortStableFunc(ranked, func(a, b *speer) int { return rank(b) - rank(a) })
 	best := ranked[0]
 	err := best.err
-	if err == nil && best.paused != "" {
+	switch {
+	case best.paused != "" && err == nil:
 		err = fmt.Errorf("peer disabled %s: %w", best.paused, extensions.ErrNotSupported)
+	case best.paused != "":
+		err = fmt.Errorf("peer disabled %s, then: %w", best.paused, err)
 	}
 	switch {
 	case err == nil:
@@ -1172,6 +1220,24 @@ func orNone(names []string) string {
 	return strings.Join(names, ", ")
 }
 
-// Stop ends the fetch without a result (the fetch's context ended): later
+// Stop ends the fetch without a result at now (the fetch's context
+// ended): a peer with requests out is recorded as timed out, and later
 // steps only record why peers left.
-func (s *Scheduler) Stop() { s.done = true }
+func (s *Scheduler) Stop(now time.Time) {
+	if s.done {
+		return
+	}
+	s.done = true
+	for _, p := range s.peers {
+		if p.phase != open || p.err != nil || len(p.inflight) == 0 {
+			continue
+		}
+		oldest := now
+		for _, r := range p.inflight {
+			if r.sent.Before(oldest) {
+				oldest = r.sent
+			}
+		}
+		p.err = fmt.Errorf("no answer to %s requests: %w", p.ext, &peer.TimeoutError{Op: "wait for metadata", After: now.Sub(oldest)})
+	}
+}

@@ -135,6 +135,34 @@ func TestScheduler(t *testing.T) {
 			{ms: 220, ev: data(0, 2), sends: none},
 			{ms: 230, ev: data(1, 3), done: "ok"},
 		}},
+		{"a peer with nothing out asks for the piece fewest peers have out", metadata.SchedulerConfig{}, []step{
+			{ev: found(0)}, {ev: found(1)}, {ev: found(2)}, {ev: found(3)}, {ev: found(4)}, {ev: found(5)},
+			{ev: ut(0), sends: map[int][]int{0: {0, 1}}},
+			{ev: ut(1), sends: map[int][]int{1: {2, 3}}},
+			{ev: ut(2), sends: map[int][]int{2: {4, 0}}},
+			{ev: ut(3), sends: map[int][]int{3: {1, 2}}},
+			{ev: ut(4), sends: map[int][]int{4: {3, 4}}},
+			// Every piece is out twice: the sixth peer still gets one.
+			{ev: ut(5), sends: map[int][]int{5: {0}}},
+			{ms: 10, ev: data(5, 0), sends: map[int][]int{5: {1}}},
+			{ms: 20, ev: data(5, 1), sends: map[int][]int{5: {2}}},
+		}},
+		{"a pause of a queueing peer costs one timeout, not one per request", metadata.SchedulerConfig{}, []step{
+			{ev: found(0)}, {ev: metadata.SourceDone{}},
+			{ev: client(0, "-TR3000-"), sends: map[int][]int{0: {0, 1}}},
+			{ms: 100, ev: data(0, 0), sends: map[int][]int{0: {2, 3}}},
+			// Answers 100 ms apart: the timer is at its floor, 1 s from
+			// the last answer.
+			{ms: 200, ev: data(0, 1), sends: map[int][]int{0: {4}}, deadline: map[int]int{0: 1200}},
+			// The peer pauses. One request (the oldest, piece 2) times
+			// out; the next deadline counts from that timeout, backed off
+			// to 2 s, whatever else is out.
+			{ms: 1200, ev: tick(0), sends: none, deadline: map[int]int{0: 3200}},
+			// Then it answers everything that queued, the late piece too.
+			{ms: 2000, ev: data(0, 2), sends: none, closes: map[int]string{}},
+			{ms: 2010, ev: data(0, 3)},
+			{ms: 2020, ev: data(0, 4), done: "ok"},
+		}},
 		{"duplicate, late and unrequested answers", metadata.SchedulerConfig{}, []step{
 			{ev: found(0)}, {ev: metadata.SourceDone{}},
 			{ev: ut(0), sends: map[int][]int{0: {0, 1}}, deadline: map[int]int{0: 5000}},
@@ -149,6 +177,23 @@ func TestScheduler(t *testing.T) {
 			{ms: 5300, ev: data(0, 2), sends: map[int][]int{0: {4}}},
 			// A piece never asked for: a protocol violation.
 			{ms: 5400, ev: metadata.Data{Peer: 0, Piece: 9, Total: size, Bytes: []byte("x")}, closes: map[int]string{0: "piece 9, which was not requested"}, done: "not requested"},
+		}},
+		{"LT_metadata: late and repeated answers", metadata.SchedulerConfig{}, []step{
+			{ev: found(0)}, {ev: metadata.SourceDone{}},
+			{ev: lt(0, true), sends: map[int][]int{0: {0, 1}}},
+			{ms: 100, ev: ltData(0, 0), sends: map[int][]int{0: {2, 3}}, deadline: map[int]int{0: 1100}},
+			{ms: 110, ev: ltData(0, 0), sends: none, closes: map[int]string{}},
+			// Piece 1 times out: late; the window halves to 1.
+			{ms: 1100, ev: tick(0), sends: none, deadline: map[int]int{0: 3100}},
+			{ms: 1200, ev: ltData(0, 1), sends: none, closes: map[int]string{}},
+			{ms: 1300, ev: ltData(0, 2), sends: map[int][]int{0: {4}}},
+			{ms: 1400, ev: ltData(0, 3)},
+			{ms: 1500, ev: ltData(0, 4), done: "ok"},
+		}},
+		{"LT_metadata: bytes never asked for", metadata.SchedulerConfig{}, []step{
+			{ev: found(0)}, {ev: metadata.SourceDone{}},
+			{ev: lt(0, true), sends: map[int][]int{0: {0, 1}}},
+			{ms: 10, ev: ltData(0, 3), closes: map[int]string{0: "which were not requested"}, done: "not requested"},
 		}},
 		{"a liar is found and banned after a hash failure", metadata.SchedulerConfig{}, []step{
 			{ev: found(0)}, {ev: found(1)}, {ev: metadata.SourceDone{}},
@@ -186,7 +231,9 @@ func TestScheduler(t *testing.T) {
 			{ms: 10, ev: data(1, 2), sends: map[int][]int{1: {1, 4}}},
 			{ms: 11, ev: data(1, 3), sends: none},
 			{ms: 12, ev: data(0, 0), sends: none},
-			{ms: 13, ev: data(0, 1), sends: none},
+			// 0 has nothing out: it joins the endgame for piece 4, out
+			// twice already.
+			{ms: 13, ev: data(0, 1), sends: map[int][]int{0: {4}}},
 			// 2's piece 4 is bad: the copy of three sources fails; 0 and 1
 			// delivered 2 each, the first of equals (0) fetches alone.
 			{ms: 20, ev: corrupt(2, 4), sends: map[int][]int{0: {0, 1, 2, 3}}, closes: map[int]string{}},
@@ -478,4 +525,69 @@ func equalSends(a, b map[int][]int) bool {
 		}
 	}
 	return true
+}
+
+// BenchmarkSchedulerStep: the cost of one step, for a 8 MiB info
+// dictionary (512 pieces) fetched from 8 peers that answer every request
+// in the order sent.
+func BenchmarkSchedulerStep(b *testing.B) {
+	big := peertest.InfoOfSize(512 * metadata.PieceSize)
+	hash := peertest.HashOf(big)
+	target := metainfo.Target{V1: (*metainfo.Hash)(&hash)}
+	total := int64(len(big))
+	steps := 0
+	for b.Loop() {
+		s := metadata.NewScheduler(metadata.SchedulerConfig{Target: target})
+		now := time.Unix(1000, 0)
+		var queue []metadata.Data // requests to answer, in order
+		take := func(plan metadata.Plan) bool {
+			for _, o := range plan.Orders {
+				for _, r := range o.Send {
+					queue = append(queue, metadata.Data{Peer: o.Peer, Piece: r.Piece, Total: total, Bytes: pieceOf(big, r.Piece)})
+				}
+			}
+			return plan.Done
+		}
+		for i := range 8 {
+			s.Step(now, metadata.Discovered{Addr: addr(i)})
+		}
+		s.Step(now, metadata.SourceDone{})
+		for i := range 8 {
+			take(s.Step(now, metadata.Connected{Peer: i, UT: 3, MetadataSize: &total}))
+		}
+		done := false
+		for ; !done && len(queue) > 0; steps++ {
+			ev := queue[0]
+			queue = queue[1:]
+			now = now.Add(time.Millisecond)
+			done = take(s.Step(now, ev))
+		}
+		if !done {
+			b.Fatal("not done")
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(steps), "ns/step")
+}
+
+// TestSchedulerProgress: the plan says how many peers are connected and
+// delivering, for the progress line, as they come and go.
+func TestSchedulerProgress(t *testing.T) {
+	h := peertest.HashOf(info)
+	target := metainfo.Target{V1: (*metainfo.Hash)(&h)}
+	s := metadata.NewScheduler(metadata.SchedulerConfig{Target: target})
+	now := time.Unix(1000, 0)
+	s.Step(now, found(0))
+	s.Step(now, found(1))
+	s.Step(now, metadata.SourceDone{})
+	check := func(plan metadata.Plan, have, connected, delivering int) {
+		t.Helper()
+		if !plan.Progress || plan.Have != have || plan.Connected != connected || plan.Delivering != delivering {
+			t.Errorf("plan progress %v have %d connected %d delivering %d; want have %d connected %d delivering %d",
+				plan.Progress, plan.Have, plan.Connected, plan.Delivering, have, connected, delivering)
+		}
+	}
+	check(s.Step(now, ut(0)), 0, 1, 0)
+	check(s.Step(now, ut(1)), 0, 2, 0)
+	check(s.Step(now, data(0, 0)), 1, 2, 1)
+	check(s.Step(now, metadata.Gone{Peer: 1}), 1, 1, 1)
 }

@@ -139,11 +139,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // Stats counts connections and what was served.
 type Stats struct {
-	Active   int64 `json:"active"`
-	Accepted int64 `json:"accepted"`
-	Refused  int64 `json:"refused"` // over --max-peers
-	Pieces   int64 `json:"pieces"`  // metadata pieces and LT ranges served
-	Rejects  int64 `json:"rejects"` // metadata requests rejected
+	Active   int64
+	Accepted int64
+	Refused  int64 // over the peer limit
+	Pieces   int64 // metadata pieces and LT ranges served
+	Rejects  int64 // metadata requests rejected
 }
 
 // Stats returns the counters so far.

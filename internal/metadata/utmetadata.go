@@ -24,10 +24,6 @@ const (
 // utLimits bound the dictionary of a ut_metadata message.
 var utLimits = bencode.Limits{MaxDepth: 4, MaxValues: 64}
 
-// PayloadError is extensions.PayloadError. The alias stays only while
-// fetch.go names it unqualified; new code names extensions.PayloadError.
-type PayloadError = extensions.PayloadError
-
 // UTMessage is a ut_metadata message (BEP 9). TotalSize is -1 when absent.
 // Data is set for a data message only. A message of an unknown type decodes
 // with its Type and must be ignored (BEP 9).

@@ -7,13 +7,14 @@ import (
 	"github.com/btext/btext/internal/peer"
 )
 
-// Requests in flight per peer. Real clients differ (NOTES.md, "How real
-// clients serve metadata"): libtorrent answers ~10 at full speed and
-// throttles beyond; rtorrent handles exactly one and drops the connection
-// (and refuses the address for minutes) when sent two; Transmission queues
-// 64 and rejects the rest; aria2 takes everything at once. reqq is no guide
-// (rtorrent says 2048), so the cap is the least of reqq, what is known of
-// the client, and DefaultMaxWindow.
+// Requests in flight per peer. Real clients differ (docs/protocol-notes.md,
+// "How real clients serve metadata"): libtorrent answers ~10 at full speed
+// and throttles beyond; rtorrent handles exactly one and drops the
+// connection (and refuses the address for minutes) when sent two;
+// Transmission queues 64 and rejects the rest; aria2 takes everything at
+// once. reqq is no guide (rtorrent says 2048), so the cap is the least of
+// reqq, what is known of the client, and DefaultMaxWindow. The scheduler
+// keeps one window and one rto per peer.
 const (
 	DefaultMaxWindow = 16
 	initialWindow    = 2

@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -58,6 +59,9 @@ func (w *worker) session(ctx context.Context) error {
 	if w.client == "" {
 		w.client = peer.ClientName(w.sess.Remote.PeerID)
 	}
+	if w.sess.Ext == nil {
+		return fmt.Errorf("extension protocol (BEP 10): %w: no extended handshake", extensions.ErrNotSupported)
+	}
 	reg := &w.sess.Registry
 	ut, _ := reg.ID(extensions.UTMetadata)
 	lt, _ := reg.ID(extensions.LTMetadata)
@@ -66,9 +70,32 @@ func (w *worker) session(ctx context.Context) error {
 	o, err := w.await(ctx)
 	for err == nil {
 		if o.Close {
-			return o.Err
+			return w.closeErr(o)
 		}
 		o, err = w.step(ctx, o)
+	}
+	return err
+}
+
+// closeErr is why the scheduler closed the peer: a violation it found is
+// reported as the connection's protocol error, in the connection's state.
+func (w *worker) closeErr(o workerOrder) error {
+	if v := (*Violation)(nil); errors.As(o.Err, &v) {
+		return w.sess.Conn.Violation("%s", v.Reason)
+	}
+	return o.Err
+}
+
+// ended is the error a worker ends with when the fetch's context is done:
+// the close the scheduler ordered if one is waiting (the loop hands out a
+// plan's orders before it cancels), else err.
+func (w *worker) ended(err error) error {
+	select {
+	case o := <-w.wake:
+		if o.Close {
+			return w.closeErr(o)
+		}
+	default:
 	}
 	return err
 }
@@ -79,7 +106,7 @@ func (w *worker) await(ctx context.Context) (workerOrder, error) {
 	case o := <-w.wake:
 		return o, nil
 	case <-ctx.Done():
-		return workerOrder{}, context.Cause(ctx)
+		return workerOrder{}, w.ended(context.Cause(ctx))
 	}
 }
 
@@ -92,6 +119,9 @@ func (w *worker) step(ctx context.Context, o workerOrder) (workerOrder, error) {
 			msgs[i] = r.Message()
 		}
 		if err := w.sess.Conn.WriteMessages(ctx, msgs...); err != nil {
+			if ctx.Err() != nil {
+				err = w.ended(err)
+			}
 			return o, err
 		}
 		o.Send = nil
@@ -105,7 +135,7 @@ func (w *worker) step(ctx context.Context, o workerOrder) (workerOrder, error) {
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
-		return o, err
+		return o, w.ended(err)
 	case o.interrupt.Err() != nil:
 		return w.await(ctx) // a newer order is waiting
 	case errors.As(err, new(*peer.TimeoutError)):
@@ -121,6 +151,15 @@ func (w *worker) step(ctx context.Context, o workerOrder) (workerOrder, error) {
 		return o, err
 	}
 	w.report(ev)
+	if w.sess.Conn.MessageBuffered() {
+		// More has arrived: report it first, so that the order that
+		// comes carries the requests for all of it, in one write.
+		select {
+		case o = <-w.wake:
+		default:
+		}
+		return o, nil
+	}
 	return w.await(ctx)
 }
 

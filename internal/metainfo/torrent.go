@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/btext/btext/internal/bencode"
 )
@@ -89,12 +90,22 @@ func ParseInfo(info []byte) (*Torrent, error) {
 			if err != nil {
 				continue
 			}
-			t.Files++
+			var l int64
+			pad := false
 			for _, e := range fe {
-				if e.Key == "length" {
-					l, _ := e.Value.Int()
-					t.TotalLength += l
+				switch e.Key {
+				case "length":
+					l, _ = e.Value.Int()
+				case "attr":
+					a, _ := e.Value.String()
+					pad = strings.ContainsRune(a, 'p')
 				}
+			}
+			// A pad file (BEP 47, attr "p": hybrid torrents align each
+			// file to a piece with them) is not content.
+			if !pad {
+				t.Files++
+				t.TotalLength += l
 			}
 		}
 	} else if tree != nil && t.Files == 0 {

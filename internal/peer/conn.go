@@ -17,7 +17,7 @@ import (
 )
 
 // Limits and timeouts. libtorrent caps a whole message at 1 MiB and gives a
-// handshake 10 s (NOTES.md, "Limits and timeouts in the anchors"); a 16 KiB
+// handshake 10 s (docs/protocol-notes.md, "Limits and timeouts"); a 16 KiB
 // block plus headers or the bitfield of a torrent with 8 million pieces fits.
 const (
 	DefaultMaxMessageLen    = 1 << 20
@@ -77,6 +77,11 @@ func (c Config) withDefaults() Config {
 
 // ErrClosedByPeer: the peer closed the connection (or reset it).
 var ErrClosedByPeer = errors.New("peer closed the connection")
+
+// ErrClosedBeforeAnswer: the peer closed the connection on our handshake
+// without answering it. Most peers do this for a torrent they do not
+// have; a peer that requires encryption does it to a plain handshake.
+var ErrClosedBeforeAnswer = fmt.Errorf("%w before answering", ErrClosedByPeer)
 
 // TimeoutError: a phase did not complete within its deadline.
 type TimeoutError struct {
@@ -226,6 +231,12 @@ func RandomPeerID() PeerID {
 
 func (c *Conn) State() State { return c.m.state }
 
+// Violation is a protocol error the layers above found in what the peer
+// sent, in the connection's real state.
+func (c *Conn) Violation(format string, args ...any) *ProtocolError {
+	return &ProtocolError{State: c.m.state, Reason: fmt.Sprintf(format, args...)}
+}
+
 // Fast reports whether the fast extension (BEP 6) is in use: both
 // handshakes set its bit.
 func (c *Conn) Fast() bool           { return c.m.fast() }
@@ -251,7 +262,7 @@ func (c *Conn) Handshake(ctx context.Context, local Handshake) (Handshake, error
 		return Handshake{}, err
 	}
 	if h.InfoHash != local.InfoHash {
-		return h, &ProtocolError{State: StateHandshaking, Reason: fmt.Sprintf("peer answered for info hash %s, not %s", h.InfoHash, local.InfoHash)}
+		return h, c.Violation("peer answered for info hash %s, not %s", h.InfoHash, local.InfoHash)
 	}
 	return h, nil
 }
@@ -434,7 +445,7 @@ func (c *Conn) WriteExtended(ctx context.Context, id uint8, head, body []byte) e
 }
 
 // appendHeader appends a message's length prefix and id.
-func appendHeader(b []byte, id ID, payloadLen int) ([]byte, error) {
+func appendHeader(b []byte, id MessageID, payloadLen int) ([]byte, error) {
 	if uint64(payloadLen)+1 > 1<<32-1 {
 		return nil, fmt.Errorf("message payload of %d bytes is too long", payloadLen)
 	}
@@ -510,11 +521,7 @@ func (c *Conn) ioErr(ctx context.Context, op string, err error, start time.Time)
 	case isTimeout(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return &TimeoutError{Op: op, After: time.Since(start)}
 	case errors.Is(err, io.EOF) && op == "read handshake":
-		hint := "most peers do this for a torrent they do not have"
-		if c.cfg.Encryption == EncryptionOff { // with prefer, MSE was tried first
-			hint += ", and a peer that requires encryption does it too: --encryption prefer"
-		}
-		return fmt.Errorf("%s: %w before answering (%s)", op, ErrClosedByPeer, hint)
+		return fmt.Errorf("%s: %w (most peers do this for a torrent they do not have)", op, ErrClosedBeforeAnswer)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), isReset(err):
 		return fmt.Errorf("%s: %w", op, ErrClosedByPeer)
 	}

@@ -9,33 +9,33 @@ import (
 	"unicode/utf8"
 )
 
-// ID is a peer wire message id.
-type ID uint8
+// MessageID is a peer wire message id (not to be taken for a PeerID).
+type MessageID uint8
 
 // BEP 3, BEP 5, BEP 6, BEP 10 and BEP 52 message ids.
 const (
-	Choke         ID = 0
-	Unchoke       ID = 1
-	Interested    ID = 2
-	NotInterested ID = 3
-	Have          ID = 4
-	Bitfield      ID = 5
-	Request       ID = 6
-	Piece         ID = 7
-	Cancel        ID = 8
-	Port          ID = 9
-	Suggest       ID = 13
-	HaveAll       ID = 14
-	HaveNone      ID = 15
-	Reject        ID = 16
-	AllowedFast   ID = 17
-	Extended      ID = 20
-	HashRequest   ID = 21
-	Hashes        ID = 22
-	HashReject    ID = 23
+	Choke         MessageID = 0
+	Unchoke       MessageID = 1
+	Interested    MessageID = 2
+	NotInterested MessageID = 3
+	Have          MessageID = 4
+	Bitfield      MessageID = 5
+	Request       MessageID = 6
+	Piece         MessageID = 7
+	Cancel        MessageID = 8
+	Port          MessageID = 9
+	Suggest       MessageID = 13
+	HaveAll       MessageID = 14
+	HaveNone      MessageID = 15
+	Reject        MessageID = 16
+	AllowedFast   MessageID = 17
+	Extended      MessageID = 20
+	HashRequest   MessageID = 21
+	Hashes        MessageID = 22
+	HashReject    MessageID = 23
 )
 
-var idNames = map[ID]string{
+var idNames = map[MessageID]string{
 	Choke: "choke", Unchoke: "unchoke", Interested: "interested",
 	NotInterested: "not_interested", Have: "have", Bitfield: "bitfield",
 	Request: "request", Piece: "piece", Cancel: "cancel", Port: "port",
@@ -44,7 +44,7 @@ var idNames = map[ID]string{
 	HashRequest: "hash_request", Hashes: "hashes", HashReject: "hash_reject",
 }
 
-func (id ID) String() string {
+func (id MessageID) String() string {
 	if s, ok := idNames[id]; ok {
 		return s
 	}
@@ -52,10 +52,10 @@ func (id ID) String() string {
 }
 
 // isFast reports whether id belongs to the BEP 6 fast extension.
-func (id ID) isFast() bool { return id >= Suggest && id <= AllowedFast }
+func (id MessageID) isFast() bool { return id >= Suggest && id <= AllowedFast }
 
 // payloadLen gives the exact payload length of fixed-size messages, or -1.
-func (id ID) payloadLen() int {
+func (id MessageID) payloadLen() int {
 	switch id {
 	case Choke, Unchoke, Interested, NotInterested, HaveAll, HaveNone:
 		return 0
@@ -73,7 +73,7 @@ func (id ID) payloadLen() int {
 // else.
 type Message struct {
 	KeepAlive bool
-	ID        ID
+	ID        MessageID
 	Payload   []byte
 }
 
@@ -167,7 +167,7 @@ func (f *FrameReader) Next() (Message, error) {
 	}
 	body := f.body
 	f.body = nil
-	return Message{ID: ID(body[0]), Payload: body[1:]}, nil
+	return Message{ID: MessageID(body[0]), Payload: body[1:]}, nil
 }
 
 // Pending reports how many more bytes the message being read needs, and

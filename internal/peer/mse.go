@@ -21,7 +21,7 @@ import (
 // a Diffie-Hellman exchange, then the info hash proven without being sent,
 // then the rest of the connection in RC4 or, when both sides agree, in
 // plaintext. A peer set to require encryption closes a plaintext
-// connection right after the BT handshake (NOTES.md).
+// connection right after the BT handshake (docs/protocol-notes.md, "Encryption").
 //
 //	1 A->B: Ya, PadA
 //	2 B->A: Yb, PadB

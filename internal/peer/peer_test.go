@@ -552,7 +552,9 @@ func TestConnFast(t *testing.T) {
 func TestPiecesFastBounds(t *testing.T) {
 	var p Pieces
 	p.SetCount(1000)
-	msg := func(id ID, i uint32) Message { return Message{ID: id, Payload: binary.BigEndian.AppendUint32(nil, i)} }
+	msg := func(id MessageID, i uint32) Message {
+		return Message{ID: id, Payload: binary.BigEndian.AppendUint32(nil, i)}
+	}
 	for i := range uint32(maxFastSet + 10) {
 		p.apply(msg(Suggest, i))
 		if note := p.apply(msg(AllowedFast, i)); (note != "") != (i >= maxFastSet) {
@@ -562,7 +564,7 @@ func TestPiecesFastBounds(t *testing.T) {
 	if s := p.Suggested(); len(s) != maxFastSet || s[0] != 10 {
 		t.Errorf("suggested keeps the latest %d: %v", maxFastSet, s[:3])
 	}
-	for _, id := range []ID{Suggest, AllowedFast} {
+	for _, id := range []MessageID{Suggest, AllowedFast} {
 		if note := p.apply(msg(id, 1000)); !strings.Contains(note, "out of range") {
 			t.Errorf("%s 1000 of 1000: %q", id, note)
 		}

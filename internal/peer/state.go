@@ -33,8 +33,8 @@ func (s State) String() string {
 // ProtocolError is a violation of the peer wire protocol by the peer.
 type ProtocolError struct {
 	State  State
-	ID     ID   // the message id, when a message caused it
-	HasID  bool // whether ID is meaningful
+	ID     MessageID // the message id, when a message caused it
+	HasID  bool      // whether ID is meaningful
 	Reason string
 }
 
@@ -58,7 +58,7 @@ type machine struct {
 	received int  // messages received since the handshake (keep-alives excluded)
 }
 
-func (m *machine) violation(id ID, hasID bool, format string, args ...any) error {
+func (m *machine) violation(id MessageID, hasID bool, format string, args ...any) error {
 	return &ProtocolError{State: m.state, ID: id, HasID: hasID, Reason: fmt.Sprintf(format, args...)}
 }
 

@@ -2,7 +2,10 @@ package peertest
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/btext/btext/internal/extensions"
@@ -48,9 +51,28 @@ type Seeder struct {
 	// queued up meanwhile, in order, repeats included (Transmission).
 	PauseAfter int
 	Pause      time.Duration
+	// FirstDelay holds the first answer back this long (a slow peer, or
+	// one that queues: the size probe times out before it comes).
+	FirstDelay time.Duration
+	// DisableAfter: after answering this many requests, send a later
+	// extended handshake that disables ut_metadata and LT_metadata (BEP 10:
+	// id 0) and answer nothing; with Reenable set, enable them again that
+	// long afterwards, ut_metadata under ReenableID (default UT).
+	DisableAfter int
+	Reenable     time.Duration
+	ReenableID   uint8
 
-	served   int // per connection, like answered
 	answered int // per connection use only: a Seeder plays one connection at a time in tests
+}
+
+// playState is what DisableAfter changes on one connection; mu also
+// orders the writes of the re-enabling timer with the others.
+type playState struct {
+	mu       sync.Mutex
+	disabled bool
+	utID     uint8 // the seeder's ut_metadata id now
+	served   int   // answers so far
+	first    bool  // no answer yet
 }
 
 // Play runs the seeder on one connection.
@@ -80,6 +102,7 @@ func (s *Seeder) Play(c *Conn) {
 	default:
 		hs["metadata_size"] = int64(len(s.Info))
 	}
+	st := &playState{utID: s.UT, first: true}
 	c.WriteExtHandshake(hs)
 	var ours map[string]uint8 // the other side's ids, from its handshake
 	fr := peer.FrameReader{R: c, Max: 1 << 20}
@@ -89,6 +112,11 @@ func (s *Seeder) Play(c *Conn) {
 			return
 		}
 		if msg.KeepAlive || msg.ID != peer.Extended || len(msg.Payload) == 0 {
+			continue
+		}
+		st.mu.Lock()
+		if st.disabled && msg.Payload[0] != 0 {
+			st.mu.Unlock()
 			continue
 		}
 		switch msg.Payload[0] {
@@ -101,16 +129,45 @@ func (s *Seeder) Play(c *Conn) {
 			for k, v := range h.M {
 				ours[k] = uint8(v)
 			}
-		case s.UT:
-			if s.UT != 0 {
-				s.answerUT(c, ours[extensions.UTMetadata], msg.Payload[1:])
+		case st.utID:
+			if st.utID != 0 {
+				s.answerUT(c, st, ours[extensions.UTMetadata], msg.Payload[1:])
 			}
 		case s.LT:
 			if s.LT != 0 {
-				s.answerLT(c, ours[extensions.LTMetadata], msg.Payload[1:])
+				s.answerLT(c, st, ours[extensions.LTMetadata], msg.Payload[1:])
 			}
 		}
+		s.maybeDisable(c, st)
+		st.mu.Unlock()
 	}
+}
+
+// maybeDisable plays DisableAfter; the caller holds st.mu.
+func (s *Seeder) maybeDisable(c *Conn, st *playState) {
+	if s.DisableAfter == 0 || st.served != s.DisableAfter || st.disabled {
+		return
+	}
+	st.disabled = true
+	c.WriteExtHandshake(map[string]any{"m": map[string]any{extensions.UTMetadata: int64(0), extensions.LTMetadata: int64(0)}})
+	if s.Reenable == 0 {
+		return
+	}
+	id := cmp.Or(s.ReenableID, s.UT)
+	t := time.AfterFunc(s.Reenable, func() {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		st.disabled, st.utID = false, id
+		m := map[string]any{}
+		if s.UT != 0 {
+			m[extensions.UTMetadata] = int64(id)
+		}
+		if s.LT != 0 {
+			m[extensions.LTMetadata] = int64(s.LT)
+		}
+		c.WriteExtHandshake(map[string]any{"m": m})
+	})
+	context.AfterFunc(c.ctx, func() { t.Stop() })
 }
 
 func (s *Seeder) total() int64 {
@@ -120,22 +177,25 @@ func (s *Seeder) total() int64 {
 	return int64(len(s.Info))
 }
 
-// wait delays an answer by Delay, and once by Pause.
-func (s *Seeder) wait() {
+// wait delays an answer by Delay, the first by FirstDelay, and once by
+// Pause; it counts the answers.
+func (s *Seeder) wait(st *playState) {
+	if st.first {
+		st.first = false
+		time.Sleep(s.FirstDelay)
+	}
 	time.Sleep(s.Delay)
-	if s.PauseAfter > 0 {
-		if s.served++; s.served == s.PauseAfter+1 {
-			time.Sleep(s.Pause)
-		}
+	if st.served++; s.PauseAfter > 0 && st.served == s.PauseAfter+1 {
+		time.Sleep(s.Pause)
 	}
 }
 
-func (s *Seeder) answerUT(c *Conn, to uint8, p []byte) {
+func (s *Seeder) answerUT(c *Conn, st *playState, to uint8, p []byte) {
 	var req metadata.UTMessage
 	if req.UnmarshalBinary(p) != nil || req.Type != metadata.UTRequest || s.Stall {
 		return
 	}
-	s.wait()
+	s.wait(st)
 	send := func(m metadata.UTMessage) {
 		b, _ := m.AppendBinary(nil)
 		c.WriteExtended(to, b)
@@ -199,12 +259,12 @@ func (s *Seeder) answerUT(c *Conn, to uint8, p []byte) {
 	}
 }
 
-func (s *Seeder) answerLT(c *Conn, to uint8, p []byte) {
+func (s *Seeder) answerLT(c *Conn, st *playState, to uint8, p []byte) {
 	var req metadata.LTMessage
 	if req.UnmarshalBinary(p) != nil || req.Type != metadata.LTRequest || s.Stall {
 		return
 	}
-	s.wait()
+	s.wait(st)
 	send := func(m metadata.LTMessage) {
 		b, _ := m.AppendBinary(nil)
 		c.WriteExtended(to, b)

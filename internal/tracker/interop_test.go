@@ -6,92 +6,16 @@ import (
 	"crypto/rand"
 	"errors"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/btext/btext/internal/interop"
 	"github.com/btext/btext/internal/metainfo"
 	"github.com/rs/zerolog"
 )
-
-// Interop tests run the client against real trackers nobody here wrote,
-// installed by scripts/install-trackers.sh and started on loopback by
-// scripts/start-tracker.sh. They run when BTEXT_INTEROP is "require" (or
-// "1") and are skipped otherwise.
-func interop(t *testing.T) {
-	t.Helper()
-	switch os.Getenv("BTEXT_INTEROP") {
-	case "require", "1":
-	default:
-		t.Skip("interop tests need real trackers: BTEXT_INTEROP=require (make test sets it when the installers work)")
-	}
-}
-
-var installOnce = sync.OnceValues(func() ([]byte, error) {
-	return exec.Command(scriptPath("install-trackers.sh")).CombinedOutput()
-})
-
-func scriptPath(name string) string {
-	p, _ := filepath.Abs(filepath.Join("..", "..", "scripts", name))
-	return p
-}
-
-// startTracker starts a real tracker and returns its announce URLs; it is
-// stopped when the test ends.
-func startTracker(t *testing.T, kind string, hashes ...metainfo.Hash) []string {
-	t.Helper()
-	if out, err := installOnce(); err != nil {
-		t.Fatalf("install-trackers.sh: %v: %s", err, out)
-	}
-	work := t.TempDir()
-	args := []string{kind, work}
-	for _, h := range hashes {
-		args = append(args, h.String())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, scriptPath("start-tracker.sh"), args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if pid, perr := os.ReadFile(filepath.Join(work, "pid")); perr == nil {
-		if n, aerr := strconv.Atoi(strings.TrimSpace(string(pid))); aerr == nil {
-			t.Cleanup(func() { stopProcess(t, n) })
-		}
-	}
-	if err != nil {
-		t.Fatalf("start %s: %v: %s", kind, err, stderr.String())
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(work, "log"))
-			t.Logf("%s log:\n%s", kind, log)
-		}
-	})
-	urls := strings.Fields(string(out))
-	t.Logf("%s at %v", kind, urls)
-	return urls
-}
-
-// stopProcess ends the tracker we started: SIGTERM, then SIGKILL after 5 s.
-func stopProcess(t *testing.T, pid int) {
-	syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 50; i++ {
-		if syscall.Kill(pid, 0) != nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
-	t.Logf("tracker %d killed after 5 s", pid)
-}
 
 func randomHash(t *testing.T) metainfo.Hash {
 	var h metainfo.Hash
@@ -217,9 +141,9 @@ func addrs(s []string) []netip.AddrPort {
 }
 
 func TestInteropOpentracker(t *testing.T) {
-	interop(t)
+	interop.Require(t)
 	httpHash, udpHash := randomHash(t), randomHash(t)
-	urls := startTracker(t, "opentracker", httpHash, udpHash)
+	urls := interop.StartTracker(t, "opentracker", httpHash, udpHash)
 	var log countLog
 	c := newTestClient(t, Config{Log: zerolog.New(&log).Level(zerolog.DebugLevel)})
 
@@ -273,8 +197,8 @@ func TestInteropOpentracker(t *testing.T) {
 }
 
 func TestInteropBittorrentTracker(t *testing.T) {
-	interop(t)
-	urls := startTracker(t, "bittorrent-tracker")
+	interop.Require(t)
+	urls := interop.StartTracker(t, "bittorrent-tracker")
 	c := newTestClient(t, Config{})
 	// bittorrent-tracker, too, lists the announcing peer itself. Its HTTP
 	// scrape mangles hash bytes over 0x7f (see latin1Keys): make sure
