@@ -47,6 +47,7 @@ echo "torrent: $size-byte info dict (info hash $hash), $PIECES pieces of zeros; 
 
 # start_btext / start_libtorrent set addr and pid.
 start_btext() {
+	: >"$work/serve.out" # emptied before the start: no address of the last run read
 	bin/btext serve "$torrent" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.log" &
 	serve_pid=$!
 	addr=
@@ -65,10 +66,19 @@ stop_btext() {
 	serve_pid=
 }
 start_libtorrent() { # extra peer-libtorrent.py flags
-	lt_work=$work/lt-$RANDOM
-	addr=$(scripts/start-peer.sh libtorrent "$torrent" "$parent" "$lt_work" -- --multi-per-ip "$@" 2>"$work/start-peer.err") ||
-		{ cat "$work/start-peer.err" >&2; return 1; }
-	pid=$(head -n 1 "$lt_work/pid")
+	# A second try: python3-libtorrent 2.0.8 has been seen to crash
+	# (SIGSEGV) at start once in a few dozen starts here.
+	for try in 1 2; do
+		lt_work=$work/lt-$RANDOM
+		if addr=$(scripts/start-peer.sh libtorrent "$torrent" "$parent" "$lt_work" -- --multi-per-ip "$@" 2>"$work/start-peer.err"); then
+			pid=$(head -n 1 "$lt_work/pid")
+			return 0
+		fi
+		cat "$work/start-peer.err" >&2
+		echo "bench-serve-vs: libtorrent did not start (try $try)" >&2
+	done
+	lt_work=
+	return 1
 }
 stop_libtorrent() {
 	scripts/stop-peer.sh "$lt_work"
