@@ -41,6 +41,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -159,14 +160,25 @@ def measure(cmd, timeout, env=None, cwd=None):
                          stdout=out, stderr=err, env=env, cwd=cwd, start_new_session=True)
     p.group = True
     CHILDREN.append(p)
+    # A blocking wait, with a timer for the deadline: Popen.wait(timeout)
+    # polls with growing sleeps and would round the time up to 16, 32,
+    # 64 ms.
+    killed = []
+
+    def kill():
+        killed.append(True)
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    timer = threading.Timer(timeout, kill)
+    timer.start()
     try:
-        p.wait(timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        os.killpg(p.pid, signal.SIGKILL)
         p.wait()
+    finally:
+        timer.cancel()
     wall = (time.monotonic() - t0) * 1000
+    timed_out = bool(killed)
     CHILDREN.remove(p)
     out.seek(0)
     err.seek(0)

@@ -17,6 +17,7 @@ the reason on stderr on timeout or error. Run with /usr/bin/python3.
 """
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -31,6 +32,14 @@ def loopback(host):
 
 
 def main():
+    save = tempfile.mkdtemp(prefix="lt-magnet-")
+    try:
+        return fetch(save)
+    finally:
+        shutil.rmtree(save, ignore_errors=True)
+
+
+def fetch(save):
     t0 = time.monotonic()
     ap = argparse.ArgumentParser()
     ap.add_argument("magnet")
@@ -67,7 +76,6 @@ def main():
         "max_retry_port_bind": 0,
         "alert_mask": lt.alert.category_t.status_notification | lt.alert.category_t.error_notification,
     })
-    save = tempfile.mkdtemp(prefix="lt-magnet-")
     p.save_path = save
     if not dht:
         p.flags |= lt.torrent_flags.disable_dht
