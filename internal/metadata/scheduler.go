@@ -201,6 +201,9 @@ type request struct {
 	sent        time.Time
 	lt          bool
 	first, last int // LT_metadata: the byte range asked for
+	// depth is how many requests the peer had in flight once this one was
+	// sent: an answer that queued teaches the window its cap.
+	depth int
 }
 
 // speer is the scheduler's view of one peer.
@@ -220,6 +223,12 @@ type speer struct {
 
 	win window
 	rtt rto
+	// Pacing: at most win.burst requests go out from paceFrom until
+	// paceFrom plus the window's gap; paceSent counts them, paced says
+	// more wait for the next interval.
+	paceFrom time.Time
+	paceSent int
+	paced    bool
 	// inflight: requests out, by piece (probe for the size probe).
 	inflight map[int]request
 	// late: requests that timed out unanswered. A peer that queues
@@ -558,7 +567,15 @@ func (s *Scheduler) fill(p *speer) {
 		}
 		return
 	}
+	p.paced = false
 	for len(p.inflight) < p.win.size {
+		if !s.now.Before(p.paceFrom.Add(p.win.gap)) {
+			p.paceFrom, p.paceSent = s.now, 0
+		}
+		if p.paceSent >= p.win.burst && p.win.paced() {
+			p.paced = true
+			break
+		}
 		i := s.next(p)
 		if i < 0 {
 			break
@@ -575,7 +592,8 @@ func (s *Scheduler) fill(p *speer) {
 }
 
 func (s *Scheduler) ask(p *speer, key int, r Request, q request) {
-	q.sent, q.lt = s.now, r.LT
+	q.sent, q.lt, q.depth = s.now, r.LT, len(p.inflight)+1
+	p.paceSent++
 	p.inflight[key], p.asked[key] = q, q
 	if key == probe {
 		p.probeSent = append(p.probeSent, s.now)
@@ -858,6 +876,9 @@ func (s *Scheduler) orders() {
 			continue
 		}
 		d, _ := s.deadline(p)
+		if at := p.paceFrom.Add(p.win.gap); p.paced && (d.IsZero() || at.Before(d)) {
+			d = at // the next burst
+		}
 		if p.idx == s.sender || len(p.send) > 0 || !d.Equal(p.deadline) {
 			s.plan.Orders = append(s.plan.Orders, Order{Peer: p.idx, Send: p.send, Deadline: d})
 			p.send, p.deadline = nil, d
@@ -917,13 +938,13 @@ func (s *Scheduler) onData(p *speer, m Data) {
 	switch {
 	case inflight:
 		delete(p.inflight, i)
-		s.sample(p, r.sent)
+		s.sample(p, r.sent, r.depth)
 		s.release(i)
 	case p.late[i]:
 		// Timed out and not asked again: the answer's time is known for
 		// sure, and it is the sample that teaches the timer.
 		delete(p.late, i)
-		s.sample(p, p.asked[i].sent)
+		s.sample(p, p.asked[i].sent, p.asked[i].depth)
 	default:
 		// Answered before: dropped, and not taken as a sign of life, so
 		// that a peer repeating one piece cannot hold the fetch.
@@ -1041,7 +1062,7 @@ func (s *Scheduler) probeAnswered(p *speer) {
 	if len(p.probeSent) == 0 {
 		delete(p.inflight, probe)
 	}
-	s.sample(p, sent)
+	s.sample(p, sent, 1)
 	s.answered(p)
 }
 
@@ -1053,7 +1074,7 @@ func (s *Scheduler) matchLT(p *speer, off, end int) (matched, repeated bool) {
 		r := p.inflight[i]
 		if r.lt && r.first == off && r.last == end {
 			delete(p.inflight, i)
-			s.sample(p, r.sent)
+			s.sample(p, r.sent, r.depth)
 			s.release(i)
 			return true, false
 		}
@@ -1065,7 +1086,7 @@ func (s *Scheduler) matchLT(p *speer, off, end int) (matched, repeated bool) {
 				return true, true
 			}
 			delete(p.late, i)
-			s.sample(p, r.sent)
+			s.sample(p, r.sent, r.depth)
 			return true, false
 		}
 	}
@@ -1075,7 +1096,8 @@ func (s *Scheduler) matchLT(p *speer, off, end int) (matched, repeated bool) {
 // sample feeds the round-trip estimate with the time the peer took for
 // this answer: from the request, or from the previous answer if the
 // request was queued behind it.
-func (s *Scheduler) sample(p *speer, sent time.Time) {
+func (s *Scheduler) sample(p *speer, sent time.Time, depth int) {
+	p.win.observe(s.now.Sub(sent), depth)
 	if p.lastAnswer.After(sent) {
 		sent = p.lastAnswer
 	}
