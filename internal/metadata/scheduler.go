@@ -202,8 +202,10 @@ type request struct {
 	lt          bool
 	first, last int // LT_metadata: the byte range asked for
 	// depth is how many requests the peer had in flight once this one was
-	// sent: an answer that queued teaches the window its cap.
+	// sent: an answer that queued teaches the window its cap. again: the
+	// same piece was asked before on this connection.
 	depth int
+	again bool
 }
 
 // speer is the scheduler's view of one peer.
@@ -592,7 +594,8 @@ func (s *Scheduler) fill(p *speer) {
 }
 
 func (s *Scheduler) ask(p *speer, key int, r Request, q request) {
-	q.sent, q.lt, q.depth = s.now, r.LT, len(p.inflight)+1
+	_, again := p.asked[key]
+	q.sent, q.lt, q.depth, q.again = s.now, r.LT, len(p.inflight)+1, again
 	p.paceSent++
 	p.inflight[key], p.asked[key] = q, q
 	if key == probe {
@@ -938,13 +941,13 @@ func (s *Scheduler) onData(p *speer, m Data) {
 	switch {
 	case inflight:
 		delete(p.inflight, i)
-		s.sample(p, r.sent, r.depth)
+		s.sample(p, r)
 		s.release(i)
 	case p.late[i]:
 		// Timed out and not asked again: the answer's time is known for
 		// sure, and it is the sample that teaches the timer.
 		delete(p.late, i)
-		s.sample(p, p.asked[i].sent, p.asked[i].depth)
+		s.sample(p, p.asked[i])
 	default:
 		// Answered before: dropped, and not taken as a sign of life, so
 		// that a peer repeating one piece cannot hold the fetch.
@@ -1062,7 +1065,7 @@ func (s *Scheduler) probeAnswered(p *speer) {
 	if len(p.probeSent) == 0 {
 		delete(p.inflight, probe)
 	}
-	s.sample(p, sent, 1)
+	s.sample(p, request{sent: sent, depth: 1})
 	s.answered(p)
 }
 
@@ -1074,7 +1077,7 @@ func (s *Scheduler) matchLT(p *speer, off, end int) (matched, repeated bool) {
 		r := p.inflight[i]
 		if r.lt && r.first == off && r.last == end {
 			delete(p.inflight, i)
-			s.sample(p, r.sent, r.depth)
+			s.sample(p, r)
 			s.release(i)
 			return true, false
 		}
@@ -1086,7 +1089,7 @@ func (s *Scheduler) matchLT(p *speer, off, end int) (matched, repeated bool) {
 				return true, true
 			}
 			delete(p.late, i)
-			s.sample(p, r.sent, r.depth)
+			s.sample(p, r)
 			return true, false
 		}
 	}
@@ -1096,12 +1099,39 @@ func (s *Scheduler) matchLT(p *speer, off, end int) (matched, repeated bool) {
 // sample feeds the round-trip estimate with the time the peer took for
 // this answer: from the request, or from the previous answer if the
 // request was queued behind it.
-func (s *Scheduler) sample(p *speer, sent time.Time, depth int) {
-	p.win.observe(s.now.Sub(sent), depth)
+func (s *Scheduler) sample(p *speer, q request) {
+	sent := q.sent
+	// Not from a request asked before on this connection: its answer may
+	// be the first request's (Karn's rule).
+	if !q.again && p.win.observe(s.now.Sub(sent), q.depth) {
+		s.cfg.Log.Debug().Str("peer", p.addr.Addr.String()).Dur("latency", s.now.Sub(sent)).Int("depth", q.depth).
+			Dur("fastest", p.win.fastest).Int("window", p.win.size).Dur("gap", p.win.gap).Msg("an answer queued in the peer: window capped")
+	}
+	s.overtaken(p, sent)
 	if p.lastAnswer.After(sent) {
 		sent = p.lastAnswer
 	}
 	p.rtt.sample(s.now.Sub(sent))
+}
+
+// overtaken hears that p answered a request sent at sent: a request sent
+// before it and still unanswered was put aside (libtorrent queues what
+// arrives while its send buffer is full until its next one-second tick,
+// and answers what comes after at once). It is given back like a request
+// that timed out, without the timer's back-off, so that it is asked again
+// (of this peer last) instead of waited for; the window learns its cap
+// from it. A peer that answers in order never overtakes.
+func (s *Scheduler) overtaken(p *speer, sent time.Time) {
+	for i, q := range p.inflight {
+		if i == probe || !q.sent.Before(sent) {
+			continue
+		}
+		delete(p.inflight, i)
+		p.late[i] = true
+		s.release(i)
+		p.win.queued(q.depth)
+		s.cfg.Log.Debug().Str("peer", p.addr.Addr.String()).Int("piece", i).Int("depth", q.depth).Int("window", p.win.size).Msg("a later request was answered first: asked again")
+	}
 }
 
 func (s *Scheduler) answered(p *speer) {

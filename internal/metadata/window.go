@@ -56,11 +56,11 @@ var clientWindow = []struct {
 	prefix            string
 	start, max, burst int
 }{
-	{"-lt", 1, 1, 1},         // rtorrent (libTorrent by rakshasa): one, ever
-	{"-LT", 8, 64, maxBurst}, // libtorrent (rasterbar): ten per arrival
-	{"-TR", 2, 32, 32},       // Transmission: queues 64, rejects beyond; ~2 pieces/s whatever the window
-	{"A2-", 8, 64, 64},       // aria2
-	{"-BX", 64, 256, 256},    // btext serve: answers a batch in one write
+	{"-lt", 1, 1, 1},      // rtorrent (libTorrent by rakshasa): one, ever
+	{"-LT", 8, 64, 5},     // libtorrent (rasterbar): ten per arrival; two bursts may land as one
+	{"-TR", 2, 32, 32},    // Transmission: queues 64, rejects beyond; ~2 pieces/s whatever the window
+	{"A2-", 8, 64, 64},    // aria2
+	{"-BX", 64, 256, 256}, // btext serve: answers a batch in one write
 }
 
 // window is the number of requests a peer may have in flight, and how
@@ -108,23 +108,36 @@ func (w *window) answered() {
 }
 
 // paced reports whether requests must be spread over gaps: the window
-// holds more than one burst.
-func (w *window) paced() bool { return w.size > w.burst }
+// holds more than one burst and a round trip is longer than a gap (on a
+// shorter one, the window the client starts with goes out at once, as
+// the peer answers it).
+func (w *window) paced() bool { return w.size > w.burst && w.fastest >= w.gap }
 
 // observe learns from an answer that took latency, to a request sent
 // when depth requests were in flight (itself included). An answer much
 // slower than the fastest waited in the peer's queue: the peer does not
-// answer depth at once, so the cap drops below depth (never under the
-// floor), the window with it, and the gap between bursts doubles.
-func (w *window) observe(latency time.Duration, depth int) {
+// answer depth at once.
+// It reports whether the answer queued.
+func (w *window) observe(latency time.Duration, depth int) bool {
 	if w.hard || latency <= 0 {
-		return
+		return false
 	}
 	if w.fastest == 0 || latency < w.fastest {
 		w.fastest = latency
-		return
+		return false
 	}
 	if latency <= 2*w.fastest+queueSlack {
+		return false
+	}
+	w.queued(depth)
+	return true
+}
+
+// queued hears that a request sent with depth in flight waited in the
+// peer's queue: the cap drops below depth (never under the floor), the
+// window with it, and the gap between bursts doubles.
+func (w *window) queued(depth int) {
+	if w.hard {
 		return
 	}
 	w.limit = min(w.limit, max(w.floor, depth-1))

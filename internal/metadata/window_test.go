@@ -17,13 +17,14 @@ import (
 var bigInfo = peertest.InfoOfSize(160*metadata.PieceSize + 1000)
 
 // wstep is one moment of a window test: at us, the peer answers the
-// answer oldest requests it has out (one event each), or, with tick, its
-// deadline fires. The checks: how many requests the plans of this moment
+// answer oldest requests it has out (one event each) after the skip oldest,
+// or, with tick, its deadline fires. The checks: how many requests the plans of this moment
 // sent, how many are out after it, and the deadline of the peer's last
 // order in µs (-1: no check; 0: none).
 type wstep struct {
 	us       int
 	answer   int
+	skip     int
 	tick     bool
 	sent     int
 	out      int
@@ -37,41 +38,46 @@ func TestWindowEvents(t *testing.T) {
 		reqq     *int64
 		steps    []wstep
 	}{
-		{"libtorrent over 50 ms: slow start doubles per round trip, bursts of 8 paced 5 ms apart", "-LT2080-", reqq(2000), []wstep{
+		{"libtorrent over 50 ms: slow start doubles per round trip, bursts of 5 paced 5 ms apart", "-LT2080-", reqq(2000), []wstep{
+			// No round trip known yet: the eight it answers at once go
+			// in one write.
 			{us: 0, sent: 8, out: 8, deadline: 5_000_000},
-			// Eight answers grow the window to 16; eight requests go at
-			// once, the other eight wait for the next gap.
-			{us: 50_000, answer: 8, sent: 8, out: 8, deadline: 55_000},
-			{us: 55_000, tick: true, sent: 8, out: 16, deadline: -1},
-			// Sixteen answers: the window is 32, sent in four bursts.
-			{us: 100_000, answer: 16, sent: 8, out: 8, deadline: 105_000},
-			{us: 105_000, tick: true, sent: 8, out: 16, deadline: 110_000},
-			{us: 110_000, tick: true, sent: 8, out: 24, deadline: 115_000},
-			{us: 115_000, tick: true, sent: 8, out: 32, deadline: -1},
-			// 32 answers (now 56 of 161): 64, libtorrent's cap.
-			{us: 150_000, answer: 32, sent: 8, out: 8, deadline: 155_000},
-			{us: 155_000, tick: true, sent: 8, out: 16, deadline: -1},
+			// Eight answers grow the window to 16: five requests go at
+			// once, the rest five at a time, a gap apart.
+			{us: 50_000, answer: 8, sent: 5, out: 5, deadline: 55_000},
+			{us: 55_000, tick: true, sent: 5, out: 10, deadline: 60_000},
+			{us: 60_000, tick: true, sent: 5, out: 15, deadline: 65_000},
+			{us: 65_000, tick: true, sent: 1, out: 16, deadline: 1_050_000},
+			// Sixteen answers: the window is 32.
+			{us: 100_000, answer: 16, sent: 5, out: 5, deadline: 105_000},
+			{us: 105_000, tick: true, sent: 5, out: 10, deadline: 110_000},
+			{us: 110_000, tick: true, sent: 5, out: 15, deadline: 115_000},
 		}},
-		{"libtorrent on loopback: a round trip shorter than the gap keeps the window at one burst", "-LT2080-", reqq(2000), []wstep{
+		{"libtorrent on loopback: a round trip shorter than the gap keeps the window at eight, not paced", "-LT2080-", reqq(2000), []wstep{
 			{us: 0, sent: 8, out: 8, deadline: -1},
 			{us: 200, answer: 8, sent: 8, out: 8, deadline: -1},
 			{us: 400, answer: 8, sent: 8, out: 8, deadline: -1},
 			{us: 600, answer: 4, sent: 4, out: 8, deadline: -1},
 		}},
-		{"libtorrent's one-second tick: the cap is learnt below the depth that queued", "-LT2080-", reqq(2000), []wstep{
+		{"libtorrent's one-second tick: requests overtaken are given back, the cap is learnt below their depth", "-LT2080-", reqq(2000), []wstep{
 			{us: 0, sent: 8, out: 8, deadline: -1},
-			{us: 50_000, answer: 8, sent: 8, out: 8, deadline: 55_000},
-			{us: 55_000, tick: true, sent: 8, out: 16, deadline: -1},
-			// Only the first eight are answered at once; the window is 24.
-			{us: 100_000, answer: 8, sent: 8, out: 16, deadline: 105_000},
-			// The burst sent at 55 ms (depths 9 to 16) waited for the
-			// tick: the first of them, sent with 9 out, caps the window
-			// at 8, not under one burst. Nothing more is asked until
-			// fewer than 8 are out.
-			{us: 1_000_000, answer: 1, sent: 0, out: 15, deadline: -1},
-			{us: 1_000_010, answer: 7, sent: 0, out: 8, deadline: -1},
+			{us: 50_000, answer: 8, sent: 5, out: 5, deadline: 55_000},
+			{us: 55_000, tick: true, sent: 5, out: 10, deadline: -1},
+			{us: 60_000, tick: true, sent: 5, out: 15, deadline: -1},
+			{us: 65_000, tick: true, sent: 1, out: 16, deadline: -1},
+			// The burst sent at 50 ms (depths 8 to 10) waits for the
+			// peer's tick; the one sent at 55 ms is answered. The five
+			// overtaken are given back and cap the window at 8 (not
+			// under one burst): with 6 out, two more are asked. Each
+			// doubled the gap, to 40 ms at most.
+			{us: 100_000, skip: 5, answer: 5, sent: 2, out: 13, deadline: -1},
+			// The tick: the five come late and are taken; the window
+			// stays at 8, all of it out.
+			{us: 1_000_000, answer: 5, sent: 0, out: 8, deadline: -1},
+			// Then a burst of at most five per 40 ms.
 			{us: 1_050_000, answer: 1, sent: 1, out: 8, deadline: -1},
-			{us: 1_060_000, answer: 4, sent: 4, out: 8, deadline: -1},
+			{us: 1_060_000, answer: 6, sent: 4, out: 6, deadline: 1_090_000},
+			{us: 1_090_000, tick: true, sent: 2, out: 8, deadline: -1},
 		}},
 		{"btext serve over 50 ms: 64, then the 97 left in the next round trip, no pacing", "-BX0100-", reqq(250), []wstep{
 			{us: 0, sent: 64, out: 64, deadline: -1},
@@ -138,11 +144,11 @@ func TestWindowEvents(t *testing.T) {
 					take(s.Step(at, metadata.Tick{Peer: 0}))
 				}
 				for range st.answer {
-					if len(out) == 0 {
+					if len(out) <= st.skip {
 						t.Fatalf("step %d: nothing out to answer", n)
 					}
-					i := out[0]
-					out = out[1:]
+					i := out[st.skip]
+					out = append(out[:st.skip], out[st.skip+1:]...)
 					take(s.Step(at, metadata.Data{Peer: 0, Piece: i, Total: int64(len(bigInfo)), Bytes: pieceOf(bigInfo, i)}))
 				}
 				where := fmt.Sprintf("step %d (%d µs)", n, st.us)
