@@ -1099,15 +1099,20 @@ func (s *Scheduler) matchLT(p *speer, off, end int) (matched, repeated bool) {
 // sample feeds the round-trip estimate with the time the peer took for
 // this answer: from the request, or from the previous answer if the
 // request was queued behind it.
+//
+// The window learns from it too, unless the piece was asked before on
+// this connection: the answer may be the first request's (Karn's rule),
+// which would make it look fast, and make every request sent between the
+// two look overtaken.
 func (s *Scheduler) sample(p *speer, q request) {
 	sent := q.sent
-	// Not from a request asked before on this connection: its answer may
-	// be the first request's (Karn's rule).
-	if !q.again && p.win.observe(s.now.Sub(sent), q.depth) {
-		s.cfg.Log.Debug().Str("peer", p.addr.Addr.String()).Dur("latency", s.now.Sub(sent)).Int("depth", q.depth).
-			Dur("fastest", p.win.fastest).Int("window", p.win.size).Dur("gap", p.win.gap).Msg("an answer queued in the peer: window capped")
+	if !q.again {
+		if p.win.observe(s.now.Sub(sent), q.depth) {
+			s.cfg.Log.Debug().Str("peer", p.addr.Addr.String()).Dur("latency", s.now.Sub(sent)).Int("depth", q.depth).
+				Dur("fastest", p.win.fastest).Int("window", p.win.size).Dur("gap", p.win.gap).Msg("an answer queued in the peer: window capped")
+		}
+		s.overtaken(p, sent)
 	}
-	s.overtaken(p, sent)
 	if p.lastAnswer.After(sent) {
 		sent = p.lastAnswer
 	}

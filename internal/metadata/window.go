@@ -27,9 +27,10 @@ import (
 //     window as it is already asks faster than pacing would let it;
 //   - the cap starts at the least of reqq, what the client is known to
 //     take, and DefaultMaxWindow, and is learnt: an answer much slower than
-//     the fastest one waited in the peer's queue, so the cap drops below the
-//     depth at which that request was sent (never under one burst) and
-//     the gap doubles;
+//     the fastest one waited in the peer's queue, and a request overtaken
+//     by one sent after it was put aside (the scheduler asks it again);
+//     either way the cap drops below the depth at which that request was
+//     sent (never under one burst) and the gap doubles;
 //   - rtorrent's one is hard: it never grows, never learns.
 const (
 	DefaultMaxWindow = 16
