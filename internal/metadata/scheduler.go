@@ -211,6 +211,11 @@ type request struct {
 	sent        time.Time
 	lt          bool
 	first, last int // LT_metadata: the byte range asked for
+	// depth is how many requests the peer had in flight once this one was
+	// sent: an answer that queued teaches the window its cap. again: the
+	// same piece was asked before on this connection.
+	depth int
+	again bool
 }
 
 // speer is the scheduler's view of one peer.
@@ -230,6 +235,12 @@ type speer struct {
 
 	win window
 	rtt rto
+	// Pacing: at most win.burst requests go out from paceFrom until
+	// paceFrom plus the window's gap; paceSent counts them, paced says
+	// more wait for the next interval.
+	paceFrom time.Time
+	paceSent int
+	paced    bool
 	// inflight: requests out, by piece (probe for the size probe).
 	inflight map[int]request
 	// late: requests that timed out unanswered. A peer that queues
@@ -580,7 +591,15 @@ func (s *Scheduler) fill(p *speer) {
 		}
 		return
 	}
+	p.paced = false
 	for len(p.inflight) < p.win.size {
+		if !s.now.Before(p.paceFrom.Add(p.win.gap)) {
+			p.paceFrom, p.paceSent = s.now, 0
+		}
+		if p.paceSent >= p.win.burst && p.win.paced() {
+			p.paced = true
+			break
+		}
 		i := s.next(p)
 		if i < 0 {
 			break
@@ -597,7 +616,9 @@ func (s *Scheduler) fill(p *speer) {
 }
 
 func (s *Scheduler) ask(p *speer, key int, r Request, q request) {
-	q.sent, q.lt = s.now, r.LT
+	_, again := p.asked[key]
+	q.sent, q.lt, q.depth, q.again = s.now, r.LT, len(p.inflight)+1, again
+	p.paceSent++
 	p.inflight[key], p.asked[key] = q, q
 	if key == probe {
 		p.probeSent = append(p.probeSent, s.now)
@@ -882,6 +903,9 @@ func (s *Scheduler) orders() {
 			continue
 		}
 		d, _ := s.deadline(p)
+		if at := p.paceFrom.Add(p.win.gap); p.paced && (d.IsZero() || at.Before(d)) {
+			d = at // the next burst
+		}
 		if p.idx == s.sender || len(p.send) > 0 || !d.Equal(p.deadline) {
 			s.plan.Orders = append(s.plan.Orders, Order{Peer: p.idx, Send: p.send, Deadline: d})
 			p.send, p.deadline = nil, d
@@ -941,13 +965,13 @@ func (s *Scheduler) onData(p *speer, m Data) {
 	switch {
 	case inflight:
 		delete(p.inflight, i)
-		s.sample(p, r.sent)
+		s.sample(p, r)
 		s.release(i)
 	case p.late[i]:
 		// Timed out and not asked again: the answer's time is known for
 		// sure, and it is the sample that teaches the timer.
 		delete(p.late, i)
-		s.sample(p, p.asked[i].sent)
+		s.sample(p, p.asked[i])
 	default:
 		// Answered before: dropped, and not taken as a sign of life, so
 		// that a peer repeating one piece cannot hold the fetch.
@@ -1065,7 +1089,7 @@ func (s *Scheduler) probeAnswered(p *speer) {
 	if len(p.probeSent) == 0 {
 		delete(p.inflight, probe)
 	}
-	s.sample(p, sent)
+	s.sample(p, request{sent: sent, depth: 1})
 	s.answered(p)
 }
 
@@ -1077,7 +1101,7 @@ func (s *Scheduler) matchLT(p *speer, off, end int) (matched, repeated bool) {
 		r := p.inflight[i]
 		if r.lt && r.first == off && r.last == end {
 			delete(p.inflight, i)
-			s.sample(p, r.sent)
+			s.sample(p, r)
 			s.release(i)
 			return true, false
 		}
@@ -1089,7 +1113,7 @@ func (s *Scheduler) matchLT(p *speer, off, end int) (matched, repeated bool) {
 				return true, true
 			}
 			delete(p.late, i)
-			s.sample(p, r.sent)
+			s.sample(p, r)
 			return true, false
 		}
 	}
@@ -1099,11 +1123,44 @@ func (s *Scheduler) matchLT(p *speer, off, end int) (matched, repeated bool) {
 // sample feeds the round-trip estimate with the time the peer took for
 // this answer: from the request, or from the previous answer if the
 // request was queued behind it.
-func (s *Scheduler) sample(p *speer, sent time.Time) {
+//
+// The window learns from it too, unless the piece was asked before on
+// this connection: the answer may be the first request's (Karn's rule),
+// which would make it look fast, and make every request sent between the
+// two look overtaken.
+func (s *Scheduler) sample(p *speer, q request) {
+	sent := q.sent
+	if !q.again {
+		if p.win.observe(s.now.Sub(sent), q.depth) {
+			s.cfg.Log.Debug().Str("peer", p.addr.Addr.String()).Dur("latency", s.now.Sub(sent)).Int("depth", q.depth).
+				Dur("fastest", p.win.fastest).Int("window", p.win.size).Dur("gap", p.win.gap).Msg("an answer queued in the peer: window capped")
+		}
+		s.overtaken(p, sent)
+	}
 	if p.lastAnswer.After(sent) {
 		sent = p.lastAnswer
 	}
 	p.rtt.sample(s.now.Sub(sent))
+}
+
+// overtaken hears that p answered a request sent at sent: a request sent
+// before it and still unanswered was put aside (libtorrent queues what
+// arrives while its send buffer is full until its next one-second tick,
+// and answers what comes after at once). It is given back like a request
+// that timed out, without the timer's back-off, so that it is asked again
+// (of this peer last) instead of waited for; the window learns its cap
+// from it. A peer that answers in order never overtakes.
+func (s *Scheduler) overtaken(p *speer, sent time.Time) {
+	for i, q := range p.inflight {
+		if i == probe || !q.sent.Before(sent) {
+			continue
+		}
+		delete(p.inflight, i)
+		p.late[i] = true
+		s.release(i)
+		p.win.queued(q.depth)
+		s.cfg.Log.Debug().Str("peer", p.addr.Addr.String()).Int("piece", i).Int("depth", q.depth).Int("window", p.win.size).Msg("a later request was answered first: asked again")
+	}
 }
 
 func (s *Scheduler) answered(p *speer) {
