@@ -193,3 +193,33 @@ func TestEntries(t *testing.T) {
 		}
 	}
 }
+
+// TestRawBytes: a byte string's content without a copy, and nothing that
+// is not exactly one byte string.
+func TestRawBytes(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"3:abc", "abc", true},
+		{"0:", "", true},
+		{"10:0123456789", "0123456789", true},
+		{"03:abc", "", false},
+		{"3:ab", "", false},
+		{"3:abcd", "", false},
+		{"i3e", "", false},
+		{":abc", "", false},
+		{"-1:", "", false},
+		{"99999999999999999999:x", "", false},
+		{"", "", false},
+	} {
+		b, ok := Raw(c.in).Bytes()
+		if ok != c.ok || string(b) != c.want {
+			t.Errorf("Raw(%q).Bytes() = %q, %v; want %q, %v", c.in, b, ok, c.want, c.ok)
+		}
+		if s, ok2 := Raw(c.in).String(); ok2 != c.ok || s != c.want {
+			t.Errorf("Raw(%q).String() = %q, %v", c.in, s, ok2)
+		}
+	}
+}

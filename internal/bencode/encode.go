@@ -1,6 +1,7 @@
 package bencode
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -182,10 +183,26 @@ func (r Raw) Int() (int64, bool) {
 
 // String decodes an encoded byte string.
 func (r Raw) String() (string, bool) {
-	if len(r) == 0 || r[0] < '0' || r[0] > '9' {
-		return "", false
+	b, ok := r.Bytes()
+	return string(b), ok
+}
+
+// Bytes is the content of an encoded byte string, without a copy: a
+// 2.6 MB "pieces" string need not be decoded to be measured.
+func (r Raw) Bytes() ([]byte, bool) {
+	i := bytes.IndexByte(r, ':')
+	if i < 1 || i > 18 || (r[0] == '0' && i > 1) {
+		return nil, false
 	}
-	v, err := Decode(r, Limits{MaxDepth: 1, MaxValues: 1})
-	s, ok := v.(string)
-	return s, err == nil && ok
+	n := 0
+	for _, c := range r[:i] {
+		if c < '0' || c > '9' {
+			return nil, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n != len(r)-i-1 {
+		return nil, false
+	}
+	return r[i+1:], true
 }

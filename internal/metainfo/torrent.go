@@ -65,7 +65,7 @@ func ParseInfo(info []byte) (*Torrent, error) {
 		case "piece length":
 			t.PieceLength, _ = e.Value.Int()
 		case "pieces":
-			ps, ok := e.Value.String()
+			ps, ok := e.Value.Bytes()
 			if !ok || len(ps)%20 != 0 {
 				return nil, fmt.Errorf("%w: pieces is not a string of 20-byte hashes", ErrInvalidTorrent)
 			}
