@@ -20,11 +20,13 @@ import (
 //   - slow start: it starts at what the client is known to answer at once
 //     (2 for a client not known) and grows by one per answer, doubling per
 //     round trip, up to its cap;
-//   - pacing: at most burst requests go out within one gap, so that a burst
-//     never lands on a peer still sending the answers to the one before
-//     (libtorrent queues per arrival, not per depth). Past burst the window
-//     grows only while a round trip is longer than the gap: below that, the
-//     window as it is already asks faster than pacing would let it;
+//   - pacing: a window above what the client answers at once sends at most
+//     burst requests within one gap, so that a burst never lands on a peer
+//     still sending the answers to the one before (libtorrent queues per
+//     arrival, not per depth). The window grows that far only while a
+//     round trip is longer than the gap (below that, the window as it is
+//     already asks faster than pacing would let it), and goes back when a
+//     faster answer shows the round trip is shorter after all;
 //   - the cap starts at the least of reqq, what the client is known to
 //     take, and DefaultMaxWindow, and is learnt: an answer much slower than
 //     the fastest one waited in the peer's queue, and a request overtaken
