@@ -20,11 +20,13 @@ import (
 //   - slow start: it starts at what the client is known to answer at once
 //     (2 for a client not known) and grows by one per answer, doubling per
 //     round trip, up to its cap;
-//   - pacing: at most burst requests go out within one gap, so that a burst
-//     never lands on a peer still sending the answers to the one before
-//     (libtorrent queues per arrival, not per depth). Past burst the window
-//     grows only while a round trip is longer than the gap: below that, the
-//     window as it is already asks faster than pacing would let it;
+//   - pacing: a window above what the client answers at once sends at most
+//     burst requests within one gap, so that a burst never lands on a peer
+//     still sending the answers to the one before (libtorrent queues per
+//     arrival, not per depth). The window grows that far only while a
+//     round trip is longer than the gap (below that, the window as it is
+//     already asks faster than pacing would let it), and goes back when a
+//     faster answer shows the round trip is shorter after all;
 //   - the cap starts at the least of reqq, what the client is known to
 //     take, and DefaultMaxWindow, and is learnt: an answer much slower than
 //     the fastest one waited in the peer's queue, and a request overtaken
@@ -70,8 +72,10 @@ type window struct {
 	size, max int
 	// limit is the learnt cap (at most max); floor the least it learns.
 	limit, floor int
-	burst        int
-	gap          time.Duration
+	// burst is the most requests sent within one gap once the window is
+	// above unpaced, the window the client is known to answer at once.
+	burst, unpaced int
+	gap            time.Duration
 	// hard: the size is fixed (rtorrent).
 	hard bool
 	// fastest is the quickest answer seen, from request to answer: the
@@ -95,24 +99,27 @@ func newWindow(id peer.PeerID, reqq *int64) window {
 	// (Transmission queues everything and sends four pieces a tick: a
 	// window under four would halve its pace).
 	floor := min(max(start, maxBurst), maxw)
-	return window{size: start, max: maxw, limit: maxw, floor: floor, burst: min(burst, maxw), gap: initialGap, hard: maxw == 1}
+	return window{size: start, max: maxw, limit: maxw, floor: floor, burst: min(burst, maxw),
+		unpaced: min(max(start, burst), maxw), gap: initialGap, hard: maxw == 1}
 }
 
 // answered grows the window by one (slow start: doubling per round trip)
-// up to the learnt cap; past a burst only while a round trip is longer
-// than the gap between bursts.
+// up to the learnt cap; past what the client answers at once only while a
+// round trip is longer than the gap between bursts.
 func (w *window) answered() {
-	if w.size >= w.limit || w.size >= w.burst && w.fastest < w.gap {
+	if w.size >= w.limit || w.size >= w.unpaced && !w.long() {
 		return
 	}
 	w.size++
 }
 
+// long reports whether the fastest answer took longer than the gap: only
+// then can a window paced a burst per gap ask faster than one that is not.
+func (w *window) long() bool { return w.fastest >= w.gap }
+
 // paced reports whether requests must be spread over gaps: the window
-// holds more than one burst and a round trip is longer than a gap (on a
-// shorter one, the window the client starts with goes out at once, as
-// the peer answers it).
-func (w *window) paced() bool { return w.size > w.burst && w.fastest >= w.gap }
+// holds more than the client answers at once.
+func (w *window) paced() bool { return w.size > w.unpaced }
 
 // observe learns from an answer that took latency, to a request sent
 // when depth requests were in flight (itself included). An answer much
@@ -125,6 +132,7 @@ func (w *window) observe(latency time.Duration, depth int) bool {
 	}
 	if w.fastest == 0 || latency < w.fastest {
 		w.fastest = latency
+		w.shortened()
 		return false
 	}
 	if latency <= 2*w.fastest+queueSlack {
@@ -134,16 +142,29 @@ func (w *window) observe(latency time.Duration, depth int) bool {
 	return true
 }
 
+// shortened takes the window back to what the client answers at once when
+// a round trip turns out shorter than the gap (the first answer may be
+// slow on a busy machine, and the window grown on it).
+func (w *window) shortened() {
+	if !w.long() {
+		w.size = min(w.size, w.unpaced)
+	}
+}
+
 // queued hears that a request sent with depth in flight waited in the
 // peer's queue: the cap drops below depth (never under the floor), the
-// window with it, and the gap between bursts doubles.
+// window with it, and, if the cap did drop, the gap between bursts
+// doubles (once per cut, not once per request of a burst put aside).
 func (w *window) queued(depth int) {
 	if w.hard {
 		return
 	}
-	w.limit = min(w.limit, max(w.floor, depth-1))
+	if c := max(w.floor, depth-1); c < w.limit {
+		w.limit = c
+		w.gap = min(2*w.gap, maxGap)
+		w.shortened()
+	}
 	w.size = min(w.size, w.limit)
-	w.gap = min(2*w.gap, maxGap)
 }
 
 func (w *window) timedOut() { w.size = max(1, w.size/2) }
