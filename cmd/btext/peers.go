@@ -102,6 +102,9 @@ func (a *app) runPeers(ctx context.Context, what string, o peersOptions) error {
 		return err
 	}
 	trackers := o.discover.trackerList(target)
+	if len(static) == 0 && len(trackers) == 0 && o.discover.noDHT {
+		return usagef("nothing to ask for peers: give a magnet with tr or x.pe, --tracker, or leave the DHT on")
+	}
 	d, err := a.newDiscoverer(o.discover, len(trackers) > 0, nil)
 	if err != nil {
 		return err
