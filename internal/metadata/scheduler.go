@@ -592,7 +592,7 @@ func (s *Scheduler) fill(p *speer) {
 		return
 	}
 	p.paced = false
-	for len(p.inflight) < p.win.size {
+	for len(p.inflight)+p.held() < p.win.size {
 		if !s.now.Before(p.paceFrom.Add(p.win.gap)) {
 			p.paceFrom, p.paceSent = s.now, 0
 		}
@@ -613,6 +613,17 @@ func (s *Scheduler) fill(p *speer) {
 		}
 		s.ask(p, i, r, q)
 	}
+}
+
+// held counts the requests that timed out but that the peer may still be
+// answering, where that matters: rtorrent, whose window is a hard one,
+// drops the connection (and refuses the address for minutes) when it
+// holds two.
+func (p *speer) held() int {
+	if p.win.hard {
+		return len(p.late)
+	}
+	return 0
 }
 
 func (s *Scheduler) ask(p *speer, key int, r Request, q request) {

@@ -106,6 +106,13 @@ func TestWindowEvents(t *testing.T) {
 			{us: 2_000_000, answer: 1, sent: 1, out: 1, deadline: -1},
 			{us: 2_000_050, answer: 1, sent: 1, out: 1, deadline: -1},
 		}, nil},
+		{"rtorrent: a request that timed out still counts, so it never holds two", "-lt0D80-", reqq(2048), []wstep{
+			{us: 0, sent: 1, out: 1, deadline: 5_000_000},
+			// The timeout sends nothing: rtorrent may still be answering.
+			{us: 5_000_000, tick: true, sent: 0, out: 1, deadline: -1},
+			// Its late answer frees the one place.
+			{us: 5_500_000, answer: 1, sent: 1, out: 1, deadline: -1},
+		}, nil},
 		{"an answer to a piece asked again proves nothing overtaken (Karn's rule)", "-LT2080-", reqq(2000), []wstep{
 			{us: 0, sent: 8, out: 8, deadline: -1},
 			{us: 50_000, answer: 1, sent: 2, out: 9, deadline: -1},
