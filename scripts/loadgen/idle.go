@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/btext/btext/internal/extensions"
@@ -41,30 +38,14 @@ func runIdle(bin string, n, size int, enc string, limit time.Duration) error {
 	if err := os.WriteFile(torrent, file, 0o644); err != nil {
 		return err
 	}
-	srv := exec.Command(bin, "serve", torrent, "--listen", "127.0.0.1:0", "--log-level", "info",
+	cmd := exec.Command(bin, "serve", torrent, "--listen", "127.0.0.1:0", "--log-level", "info",
 		"--stats-interval", "250ms", "--max-torrent-size", fmt.Sprint(2*len(file)+1<<20))
-	out, _ := srv.StdoutPipe()
-	errp, _ := srv.StderrPipe()
-	if err := srv.Start(); err != nil {
+	srv, err := startServe(ctx, cmd)
+	if err != nil {
 		return err
 	}
-	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("serve did not start: %v", err)
-	}
-	addr := strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
-	var last atomic.Pointer[stats]
-	go readStats(errp, &last)
-	waitStats := func(cond func(s *stats) bool) *stats {
-		for ctx.Err() == nil {
-			if s := last.Load(); s != nil && cond(s) {
-				return s
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		return last.Load()
-	}
+	defer srv.stop()
+	addr, waitStats := srv.addr, srv.waitStats
 	base := waitStats(func(*stats) bool { return true })
 
 	// The largest range from the start that fits one message.
@@ -76,7 +57,7 @@ func runIdle(bin string, n, size int, enc string, limit time.Duration) error {
 	}
 	first, end := metadata.LTRange(0, span, size)
 	fmt.Printf("serve %s pid %d: %d-byte info dict; %d peers (encryption %s) each take %d/256 of it (%d bytes) over LT_metadata, then idle; at rest %d KiB RSS\n",
-		addr, srv.Process.Pid, size, n, encryption, span, end-first, base.RSS)
+		addr, srv.cmd.Process.Pid, size, n, encryption, span, end-first, base.RSS)
 
 	var (
 		wg       sync.WaitGroup
@@ -108,7 +89,7 @@ func runIdle(bin string, n, size int, enc string, limit time.Duration) error {
 	// Let serve settle: a few stats lines with every peer idle.
 	time.Sleep(time.Second)
 	idle := waitStats(func(s *stats) bool { return s.Active == int64(n) })
-	hwm := procHWM(srv.Process.Pid)
+	hwm := procHWM(srv.cmd.Process.Pid)
 	fmt.Printf("%d peers idle: %d KiB RSS (%d KiB above rest, %.0f KiB a peer); peak RSS %d KiB; %d goroutines\n",
 		idle.Active, idle.RSS, idle.RSS-base.RSS, float64(idle.RSS-base.RSS)/float64(n), hwm, idle.Goroutines)
 	for _, s := range sessions {

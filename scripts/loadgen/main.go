@@ -117,33 +117,17 @@ func run(bin string, conc, total, slow, flood, size int, limit time.Duration) er
 
 	// Default --max-peers; a handshake must complete within 5 s, so the
 	// slowloris connections are cut off while the load goes on.
-	srv := exec.Command(bin, "serve", torrent, "--listen", "127.0.0.1:0", "--log-level", "info",
+	cmd := exec.Command(bin, "serve", torrent, "--listen", "127.0.0.1:0", "--log-level", "info",
 		"--stats-interval", "250ms", "--timeout", "5s")
-	out, _ := srv.StdoutPipe()
-	errp, _ := srv.StderrPipe()
-	if err := srv.Start(); err != nil {
+	srv, err := startServe(ctx, cmd)
+	if err != nil {
 		return err
 	}
-	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("serve did not start: %v", err)
-	}
-	addr := strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
-	var last atomic.Pointer[stats]
-	go readStats(errp, &last)
-	waitStats := func(cond func(s *stats) bool) *stats {
-		for ctx.Err() == nil {
-			if s := last.Load(); s != nil && cond(s) {
-				return s
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		return last.Load()
-	}
+	defer srv.stop()
+	addr, waitStats := srv.addr, srv.waitStats
 	base := waitStats(func(s *stats) bool { return true })
 	fmt.Printf("serve %s pid %d: %d-byte info dict (%d pieces); at rest: %d goroutines, %d fds, %d KiB RSS\n",
-		addr, srv.Process.Pid, size, metadata.PieceCount(size), base.Goroutines, base.FDs, base.RSS)
+		addr, srv.cmd.Process.Pid, size, metadata.PieceCount(size), base.Goroutines, base.FDs, base.RSS)
 
 	var wg sync.WaitGroup
 	loadCtx, stopLoad := context.WithCancel(ctx)
@@ -257,7 +241,7 @@ func run(bin string, conc, total, slow, flood, size int, limit time.Duration) er
 	peak := &stats{}
 	go func() {
 		for loadCtx.Err() == nil {
-			if s := last.Load(); s != nil && s.Active > peak.Active {
+			if s := srv.last.Load(); s != nil && s.Active > peak.Active {
 				peak = s
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -270,8 +254,8 @@ func run(bin string, conc, total, slow, flood, size int, limit time.Duration) er
 
 	after := waitStats(func(s *stats) bool { return s.Active == 0 })
 	time.Sleep(600 * time.Millisecond) // two more stats lines: goroutines settle
-	after = last.Load()
-	hwm := procHWM(srv.Process.Pid)
+	after = srv.last.Load()
+	hwm := procHWM(srv.cmd.Process.Pid)
 
 	goodMu.Lock()
 	slices.Sort(goodLat)
@@ -349,4 +333,44 @@ func procHWM(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// served is a btext serve that loadgen started.
+type served struct {
+	cmd  *exec.Cmd
+	addr string
+	last atomic.Pointer[stats]
+	ctx  context.Context
+}
+
+// startServe starts cmd (a btext serve with --stats-interval), waits for
+// its "listening on" line and follows its stats log.
+func startServe(ctx context.Context, cmd *exec.Cmd) (*served, error) {
+	out, _ := cmd.StdoutPipe()
+	errp, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &served{cmd: cmd, ctx: ctx}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		s.stop()
+		return nil, fmt.Errorf("serve did not start: %v", err)
+	}
+	s.addr = strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
+	go readStats(errp, &s.last)
+	return s, nil
+}
+
+func (s *served) stop() { s.cmd.Process.Signal(os.Interrupt); s.cmd.Wait() }
+
+// waitStats waits for a stats line that satisfies cond (or for ctx).
+func (s *served) waitStats(cond func(*stats) bool) *stats {
+	for s.ctx.Err() == nil {
+		if st := s.last.Load(); st != nil && cond(st) {
+			return st
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return s.last.Load()
 }
