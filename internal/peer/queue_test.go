@@ -3,10 +3,8 @@ package peer
 import (
 	"bytes"
 	"context"
-	"crypto/rc4"
 	"io"
 	"testing"
-	"time"
 )
 
 // TestQueueExtended: queued extension messages, small and large, go out in
@@ -20,15 +18,7 @@ func TestQueueExtended(t *testing.T) {
 			name = "rc4"
 		}
 		t.Run(name, func(t *testing.T) {
-			c, other := pipePair(t, Config{WriteTimeout: 10 * time.Second})
-			c.m = machine{state: StateOpen, local: LocalReserved(), remote: LocalReserved()}
-			var dec *rc4.Cipher
-			if encrypted {
-				key := []byte("0123456789abcdefghij")
-				enc, _ := rc4.NewCipher(key)
-				dec, _ = rc4.NewCipher(key)
-				c.useStream(c.br, &rc4Writer{w: c.nc, c: enc}, CryptoRC4)
-			}
+			c, other, dec := openWriter(t, encrypted)
 			var want []byte
 			ext := func(id byte, head, body []byte) {
 				want = append(want, appendHeaderT(1+len(head)+len(body))...)

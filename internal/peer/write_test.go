@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rc4"
 	"io"
+	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -21,15 +22,7 @@ func TestWriteLarge(t *testing.T) {
 			name = "rc4"
 		}
 		t.Run(name, func(t *testing.T) {
-			c, other := pipePair(t, Config{WriteTimeout: 10 * time.Second})
-			c.m = machine{state: StateOpen, local: LocalReserved(), remote: LocalReserved()}
-			var dec *rc4.Cipher
-			if encrypted {
-				key := []byte("0123456789abcdefghij")
-				enc, _ := rc4.NewCipher(key)
-				dec, _ = rc4.NewCipher(key)
-				c.useStream(c.br, &rc4Writer{w: c.nc, c: enc}, CryptoRC4)
-			}
+			c, other, dec := openWriter(t, encrypted)
 			want, _ := Message{ID: Have, Payload: []byte{0, 0, 0, 1}}.AppendBinary(nil)
 			want, _ = Message{ID: Piece, Payload: big}.AppendBinary(want)
 			want, _ = Message{ID: Unchoke}.AppendBinary(want)
@@ -79,4 +72,20 @@ func TestWriteLarge(t *testing.T) {
 func appendHeaderT(payloadLen int) []byte {
 	b, _ := appendHeader(nil, Extended, payloadLen)
 	return b
+}
+
+// openWriter is a connection in the open state over a pipe, writing plain
+// or through RC4 (dec then deciphers what the other end reads; nil when
+// plain).
+func openWriter(t *testing.T, encrypted bool) (c *Conn, other net.Conn, dec *rc4.Cipher) {
+	t.Helper()
+	c, other = pipePair(t, Config{WriteTimeout: 10 * time.Second})
+	c.m = machine{state: StateOpen, local: LocalReserved(), remote: LocalReserved()}
+	if encrypted {
+		key := []byte("0123456789abcdefghij")
+		enc, _ := rc4.NewCipher(key)
+		dec, _ = rc4.NewCipher(key)
+		c.useStream(c.br, &rc4Writer{w: c.nc, c: enc}, CryptoRC4)
+	}
+	return c, other, dec
 }
