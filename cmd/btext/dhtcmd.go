@@ -46,7 +46,7 @@ func (a *app) dhtNode(ctx context.Context, node string) (netip.AddrPort, *dht.Cl
 func newDHTPingCmd(a *app) *cobra.Command {
 	var o dhtNodeOptions
 	cmd := &cobra.Command{
-		Use:     "ping <node>",
+		Use:     "ping NODE",
 		Short:   "Ping a DHT node and print its node id and round trip",
 		Example: `  btext dht ping 127.0.0.1:6881`,
 		Args:    exactArgs(1),
@@ -100,7 +100,7 @@ type getPeersOptions struct {
 func newDHTGetPeersCmd(a *app) *cobra.Command {
 	var o getPeersOptions
 	cmd := &cobra.Command{
-		Use:   "get-peers <infohash|magnet>",
+		Use:   "get-peers INFOHASH|MAGNET",
 		Short: "Look a torrent's peers up in the DHT, step by step with -v",
 		Long: `Run one iterative get_peers lookup (BEP 5) from the bootstrap nodes (the
 default hosts and the cache of nodes that answered before, or
@@ -201,7 +201,7 @@ type sampleOptions struct {
 func newDHTSampleCmd(a *app) *cobra.Command {
 	var o sampleOptions
 	cmd := &cobra.Command{
-		Use:   "sample <node>",
+		Use:   "sample NODE",
 		Short: "Ask a DHT node for a sample of the info hashes it stores (BEP 51)",
 		Long: `Send one sample_infohashes query (BEP 51) and print the info hashes the node
 returned, its interval and its count of stored hashes. --target picks the

@@ -27,7 +27,7 @@ type peersOptions struct {
 func newPeersCmd(a *app) *cobra.Command {
 	var o peersOptions
 	cmd := &cobra.Command{
-		Use:   "peers <infohash|magnet>",
+		Use:   "peers INFOHASH|MAGNET",
 		Short: "Find a torrent's peers through trackers and the DHT, and print them as they come",
 		Long: `Look the torrent's peers up in every source at once: the magnet's x.pe, its
 trackers (tr, and --tracker) and the mainline DHT, and print each address as

@@ -38,7 +38,7 @@ type announceOptions struct {
 func newTrackerAnnounceCmd(a *app) *cobra.Command {
 	var o announceOptions
 	cmd := &cobra.Command{
-		Use:   "announce <url> <infohash|magnet>",
+		Use:   "announce URL INFOHASH|MAGNET",
 		Short: "Announce to a tracker and print its answer: interval, seeders, leechers, peers",
 		Long: `Announce to one tracker as a peer that is still missing the torrent, then
 print the tracker's answer: interval, min interval, seeders, leechers, warning
@@ -182,7 +182,7 @@ type scrapeOptions struct{ json bool }
 func newTrackerScrapeCmd(a *app) *cobra.Command {
 	var o scrapeOptions
 	cmd := &cobra.Command{
-		Use:   "scrape <url> <infohash|magnet>...",
+		Use:   "scrape URL INFOHASH|MAGNET...",
 		Short: "Ask a tracker how many seeders, leechers and completed downloads it counts",
 		Long: `Scrape one tracker for one or more torrents. An HTTP announce URL is turned
 into its scrape URL (the last path element "announce" becomes "scrape", as
