@@ -30,8 +30,11 @@ MANDIR    ?= $(PREFIX)/share/man
 
 all: build
 
+# CGO_ENABLED=0: a static binary starts about 2 ms sooner than one that
+# the dynamic loader must link against libc first (BENCHMARKS.md, "Start-up"),
+# and btext needs nothing from cgo (Go's own DNS resolver is used).
 build:
-	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/btext
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(BIN) ./cmd/btext
 
 demo: build
 	scripts/demo.sh $(BIN)

@@ -28,7 +28,7 @@ if [ ! -x /usr/bin/time ]; then
 	DEBIAN_FRONTEND=noninteractive timeout 900 apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends time >/dev/null ||
 		{ echo "bench-discovery: apt-get install time failed" >&2; exit 1; }
 fi
-go build -o bin/btext ./cmd/btext
+make -s build
 # exec: the Python driver owns every process it starts and stops them on
 # any exit, so a signal to this script reaches it directly.
 exec /usr/bin/python3 scripts/bench-discovery.py --btext bin/btext "$@"

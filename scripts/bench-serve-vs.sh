@@ -27,7 +27,7 @@ SEEDERS=${SEEDERS:-"btext libtorrent libtorrent-tuned"}
 ROUNDS=${ROUNDS:-3}
 
 scripts/install-peers.sh
-go build -o bin/btext ./cmd/btext
+make -s build
 go build -o bin/loadgen ./scripts/loadgen
 # Room for 1,000 connections on each side (the seeders inherit it).
 ulimit -n "$(ulimit -Hn)"

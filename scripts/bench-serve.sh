@@ -11,7 +11,7 @@
 # scripts/bench-serve-vs.sh: btext serve next to libtorrent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-go build -o bin/btext ./cmd/btext
+make -s build
 go run ./scripts/loadgen -bin bin/btext "$@"
 for enc in off prefer; do
 	go run ./scripts/loadgen -bin bin/btext -idle 200 -size 8388608 -idle-encryption "$enc"

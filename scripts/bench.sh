@@ -51,7 +51,7 @@ if ! command -v gnuplot >/dev/null 2>&1 && ! apt_install gnuplot-nox; then
     echo "bench: gnuplot missing and cannot be installed: no chart" >&2
 fi
 
-go build -o bin/btext ./cmd/btext
+make -s build
 go build -o bin/relay ./scripts/relay
 go build -o bin/benchrun ./scripts/benchrun
 
