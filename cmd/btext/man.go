@@ -160,7 +160,7 @@ func manFlags(b *bytes.Buffer, heading string, fs *pflag.FlagSet) {
 func roffEscape(s string) string { return strings.ReplaceAll(s, `\`, `\e`) }
 
 // roffLine is roffEscape for a whole line, which must not begin with a
-// control character ('.' or '\'') either.
+// control character (a dot or an apostrophe) either.
 func roffLine(s string) string {
 	s = roffEscape(s)
 	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "'") {
