@@ -226,10 +226,9 @@ func (r *Relay) serve() {
 
 // conn is one relayed connection.
 type conn struct {
-	r              *Relay
-	client, target *net.TCPConn
-	ctx            context.Context // done when the connection ends
-	last           atomic.Int64    // unix nanoseconds of the last byte read or written
+	r    *Relay
+	ctx  context.Context // done when the connection ends
+	last atomic.Int64    // unix nanoseconds of the last byte read or written
 }
 
 func (r *Relay) relay(client *net.TCPConn) {
@@ -254,7 +253,7 @@ func (r *Relay) relay(client *net.TCPConn) {
 	target := nc.(*net.TCPConn)
 	defer target.Close()
 
-	c := &conn{r: r, client: client, target: target, ctx: ctx}
+	c := &conn{r: r, ctx: ctx}
 	c.touch()
 	notBefore := time.Time{}
 	if !r.opts.NoConnectDelay {

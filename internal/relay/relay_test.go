@@ -305,6 +305,19 @@ func TestReset(t *testing.T) {
 	}
 }
 
+// TestIdle: a connection on which nothing moves for Idle is closed.
+func TestIdle(t *testing.T) {
+	target := listen(t)
+	r := start(t, target.Addr().String(), 0, relay.Options{Idle: 100 * time.Millisecond})
+	client, server := dial(t, r, 10, target)
+	for _, c := range []*net.TCPConn{client, server} {
+		if _, err := io.ReadAll(c); errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatal("idle connection not closed")
+		}
+	}
+	waitGoroutines(t, 1)
+}
+
 // TestCloseEndsEverything: Close ends connections wherever they are (data
 // in the delay line, the target not reading, idle) and returns when every
 // goroutine of the relay has ended.
