@@ -8,103 +8,60 @@ import (
 	"time"
 
 	"github.com/btext/btext/internal/peer"
+	"github.com/btext/btext/internal/relay"
 )
 
-// relay is a TCP relay on loopback that holds every chunk for delay before
-// passing it on, each direction in order (tc netem is not available here,
-// so latency is emulated in user space). It counts flights back: a chunk
-// towards the connecting side that follows one from it starts a new
-// flight, and each is a round trip the connecting side waited for. (Its
-// own flights cannot be counted as surely: its last write may still be on
-// its way through the relay when it has what it waited for.)
-type relay struct {
-	addr  string
-	delay time.Duration
-
-	mu      sync.Mutex
-	last    int // direction of the last chunk: 0 none, 1 to the target, 2 back
-	flights int // flights back towards the connecting side
+// flightCounter counts the flights back towards the connecting side through a
+// relay.Relay: a chunk back that the relay reads after one from the
+// connecting side starts a new flight, and each is a round trip the
+// connecting side waited for. (Its own flights cannot be counted as
+// surely: its last write may still be on its way through the relay when
+// it has what it waited for.)
+type flightCounter struct {
+	mu    sync.Mutex
+	last  relay.Dir // of the last chunk read, 0 for none
+	count int
 }
 
-func newRelay(t testing.TB, target string, delay time.Duration) *relay {
+func (f *flightCounter) observe(e relay.Event) {
+	if e.Sent {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e.Dir == relay.ToClient && f.last != relay.ToClient {
+		f.count++
+	}
+	f.last = e.Dir
+}
+
+func (f *flightCounter) reset() {
+	f.mu.Lock()
+	f.last, f.count = 0, 0
+	f.mu.Unlock()
+}
+
+func (f *flightCounter) n() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.count
+}
+
+// newRelay relays to target with a round trip of rtt, from the connect on:
+// these tests count the round trips of the handshakes, not the TCP
+// connect's.
+func newRelay(t testing.TB, target string, rtt time.Duration, f *flightCounter) *relay.Relay {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	opts := relay.Options{NoConnectDelay: true}
+	if f != nil {
+		opts.Observe = f.observe
+	}
+	r, err := relay.Start(target, rtt, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &relay{addr: ln.Addr().String(), delay: delay}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			a, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b, err := net.Dial("tcp", target)
-			if err != nil {
-				a.Close()
-				continue
-			}
-			deadline := time.Now().Add(30 * time.Second) // no relayed connection outlives this
-			a.SetDeadline(deadline)
-			b.SetDeadline(deadline)
-			wg.Go(func() { r.pipe(a, b, 1) })
-			wg.Go(func() { r.pipe(b, a, 2) })
-		}
-	})
+	t.Cleanup(func() { r.Close() })
 	return r
-}
-
-func (r *relay) reset() {
-	r.mu.Lock()
-	r.last, r.flights = 0, 0
-	r.mu.Unlock()
-}
-
-func (r *relay) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.flights
-}
-
-// pipe copies from src to dst, each chunk delayed; when either side ends
-// both are closed.
-func (r *relay) pipe(src, dst net.Conn, dir int) {
-	type chunk struct {
-		at time.Time
-		b  []byte
-	}
-	q := make(chan chunk, 1024)
-	go func() {
-		defer close(q)
-		for {
-			buf := make([]byte, 64<<10)
-			n, err := src.Read(buf)
-			if n > 0 {
-				r.mu.Lock()
-				if dir == 2 && r.last != 2 {
-					r.flights++
-				}
-				r.last = dir
-				r.mu.Unlock()
-				q <- chunk{time.Now().Add(r.delay), buf[:n]}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	for c := range q {
-		time.Sleep(time.Until(c.at))
-		if _, err := dst.Write(c.b); err != nil {
-			break
-		}
-	}
-	src.Close()
-	dst.Close()
-	for range q { // let the reader end
-	}
 }
 
 // servedByAccept runs Accept, with encryption preferred, for every
@@ -146,18 +103,19 @@ func servedByAccept(t testing.TB, hash peer.Hash) string {
 // (Yb; step 4; the peer's handshakes).
 func TestInitialPayloadRoundTrips(t *testing.T) {
 	hash := peer.Hash{9}
-	r := newRelay(t, servedByAccept(t, hash), 20*time.Millisecond)
+	var f flightCounter
+	r := newRelay(t, servedByAccept(t, hash), 40*time.Millisecond, &f)
 	flights := map[bool]int{}
 	for _, noIA := range []bool{true, false} {
-		r.reset()
+		f.reset()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		s, err := Connect(ctx, r.addr, Options{InfoHash: hash, NoInitialPayload: noIA,
+		s, err := Connect(ctx, r.Addr(), Options{InfoHash: hash, NoInitialPayload: noIA,
 			Peer: peer.Config{Encryption: peer.EncryptionPrefer}})
 		cancel()
 		if err != nil {
 			t.Fatal(err)
 		}
-		flights[noIA] = r.count()
+		flights[noIA] = f.n()
 		if s.Conn.Crypto() != peer.CryptoRC4 || s.Ext == nil {
 			t.Errorf("crypto %v, extended handshake %v", s.Conn.Crypto(), s.Ext)
 		}
@@ -174,7 +132,7 @@ func TestInitialPayloadRoundTrips(t *testing.T) {
 // or as its initial payload.
 func BenchmarkConnectMSE(b *testing.B) {
 	hash := peer.Hash{9}
-	r := newRelay(b, servedByAccept(b, hash), 25*time.Millisecond)
+	r := newRelay(b, servedByAccept(b, hash), 50*time.Millisecond, nil)
 	for _, bc := range []struct {
 		name string
 		noIA bool
@@ -182,7 +140,7 @@ func BenchmarkConnectMSE(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				s, err := Connect(ctx, r.addr, Options{InfoHash: hash, NoInitialPayload: bc.noIA,
+				s, err := Connect(ctx, r.Addr(), Options{InfoHash: hash, NoInitialPayload: bc.noIA,
 					Peer: peer.Config{Encryption: peer.EncryptionPrefer}})
 				cancel()
 				if err != nil {
