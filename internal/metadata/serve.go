@@ -153,17 +153,21 @@ func (s *Server) Stats() Stats {
 }
 
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
-	// A context of the connection's own: each read and write registers
-	// with it, and a thousand connections registering with the server's
-	// one would contend for its lock.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The server's context is watched once for the connection's whole
+	// life: when it is done the socket is closed, which ends a read or a
+	// write at once. The connection's reads and writes get a context that
+	// cannot be cancelled, so that none of them registers with a context
+	// (an allocation, a lock and a goroutine's wake-up each, eight or so
+	// times a fetch). Each still has its deadline (peer.Config).
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+	cctx := context.WithoutCancel(ctx)
 	log := s.cfg.Log.With().Str("peer", nc.RemoteAddr().String()).Logger()
 	// At debug level: every connection is logged at info when it ends,
 	// and on its handshake.
 	log.Debug().Msg("connection accepted")
 	var p *servedPeer
-	err := s.session(ctx, nc, &log, &p)
+	err := s.session(cctx, nc, &log, &p)
 	var uh *extensions.UnknownHashError
 	level, msg := zerolog.InfoLevel, "connection closed"
 	switch {

@@ -2,6 +2,9 @@ package metadata_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
 	"net/netip"
 	"sync"
 	"testing"
@@ -293,5 +296,53 @@ func TestServeAnswerPolicy(t *testing.T) {
 				t.Errorf("%d of %d served, want %d", served, tt.n, tt.served)
 			}
 		})
+	}
+}
+
+// TestServeStopEndsConnections: when the server's context is done, Serve
+// returns without waiting for the idle timeout of its connections, one
+// waiting for a BT handshake and one idle after its handshakes, and both
+// peers see their connection closed.
+func TestServeStopEndsConnections(t *testing.T) {
+	info := peertest.InfoOfSize(1000)
+	tor, err := metainfo.ParseInfo(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := metadata.NewServer(metadata.ServerConfig{Torrents: []*metainfo.Torrent{tor}, PeerID: peer.RandomPeerID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	silent, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	idle := connect(t, ln.Addr().String(), peertest.HashOf(info))
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(30 * time.Second): // the idle timeout is 3 min
+		t.Fatal("Serve still waits for its connections 30 s after its context is done")
+	}
+	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer rcancel()
+	if _, err := idle.Conn.ReadMessage(rctx); !errors.Is(err, peer.ErrClosedByPeer) {
+		t.Errorf("idle peer's read: %v, want the connection closed", err)
+	}
+	silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := silent.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("silent peer's read: %d bytes, %v; want EOF", n, err)
 	}
 }

@@ -497,6 +497,11 @@ func (c *Conn) deadline(ctx context.Context, d time.Duration) (stop func(), star
 		dl = cd
 	}
 	_ = c.nc.SetDeadline(dl)
+	if ctx.Done() == nil {
+		// Nothing can cancel ctx (a server that closes the socket
+		// itself on shutdown): the deadline is all there is to set.
+		return func() {}, start
+	}
 	// Set the deadline first, then watch the context: if it is already done
 	// the AfterFunc runs at once and the past deadline wins.
 	fired := make(chan struct{})

@@ -89,3 +89,46 @@ func openWriter(t *testing.T, encrypted bool) (c *Conn, other net.Conn, dec *rc4
 	}
 	return c, other, dec
 }
+
+// TestNoCancelNoRegistration: a write with a context that cannot be
+// cancelled (btext serve's, which closes the socket itself on shutdown)
+// sets its deadline and registers nothing with the context, which
+// allocates; with a cancellable one, each write registers a watch of it.
+func TestNoCancelNoRegistration(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	other, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	go io.Copy(io.Discard, other)
+	c := NewConn(nc, Config{})
+	c.m = machine{state: StateOpen, local: LocalReserved(), remote: LocalReserved()}
+	keepAlive := Message{KeepAlive: true}
+	if err := c.WriteMessage(context.Background(), keepAlive); err != nil { // grows the write buffer
+		t.Fatal(err)
+	}
+	write := func(ctx context.Context) func() {
+		return func() {
+			if err := c.WriteMessage(ctx, keepAlive); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	watched := testing.AllocsPerRun(100, write(ctx))
+	plain := testing.AllocsPerRun(100, write(context.WithoutCancel(ctx)))
+	if plain >= watched {
+		t.Errorf("a write allocates %v times with a context that cannot be cancelled, %v with one that can: want fewer", plain, watched)
+	}
+}
