@@ -22,6 +22,7 @@ type serveOptions struct {
 	dropPiece string
 	maxPeers  int
 	stats     time.Duration
+	procs     int
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -51,6 +52,12 @@ A second signal exits at once. --timeout bounds each connection's
 handshakes (BT and extended); an idle connection is closed after 3 min.
 --bind means nothing to serve (it does not connect): use --listen.
 
+serve runs its Go code on one thread at a time (--procs 1), as libtorrent
+runs its network on one: with a thread a core, the Go scheduler spends
+more CPU a fetch waking threads than the second one saves, and one
+thread answers more than a thousand fetches a second. --procs 0 uses one
+a core (GOMAXPROCS).
+
 --drop-piece N[@DURATION] makes serve announce every piece to each peer (a
 bitfield) and, DURATION after the handshakes, send it lt_donthave N if it
 advertises lt_donthave: a way to see a client receive one.`,
@@ -68,6 +75,7 @@ advertises lt_donthave: a way to see a client receive one.`,
 	cmd.Flags().Int64Var(&o.maxSize, "max-torrent-size", metainfo.DefaultMaxSize, "largest .torrent file accepted, in bytes")
 	cmd.Flags().IntVar(&o.maxPeers, "max-peers", metadata.DefaultMaxPeers, "most peers connected at once; more are closed at once")
 	cmd.Flags().DurationVar(&o.stats, "stats-interval", 0, "log a stats line (peers, pieces served, goroutines, open files, RSS) this often; 0: never")
+	cmd.Flags().IntVar(&o.procs, "procs", 1, "threads running serve's Go code at once (GOMAXPROCS); 0: one a core")
 	cmd.Flags().StringVar(&o.dropPiece, "drop-piece", "", "N[@DURATION]: announce every piece (bitfield), then after DURATION (default 0) send lt_donthave N to each peer that advertises lt_donthave")
 	return cmd
 }
@@ -77,6 +85,9 @@ func (a *app) runServe(ctx context.Context, files []string, o serveOptions) erro
 	// "listening on" must find a server there.
 	if o.maxPeers <= 0 {
 		return usagef("--max-peers must be positive, got %d", o.maxPeers)
+	}
+	if o.procs < 0 {
+		return usagef("--procs must not be negative, got %d", o.procs)
 	}
 	if o.stats < 0 {
 		return usagef("--stats-interval must not be negative, got %v", o.stats)
@@ -131,6 +142,13 @@ func (a *app) runServe(ctx context.Context, files []string, o serveOptions) erro
 	if _, err := fmt.Fprintf(a.stdout, "listening on %s\n", ln.Addr()); err != nil {
 		ln.Close()
 		return fmt.Errorf("write stdout: %w", pathCause(err))
+	}
+	if o.procs > 0 {
+		// Serving is mostly the kernel's work and a little Go code a
+		// message: with a second thread the Go scheduler spends more CPU
+		// waking threads and looking for goroutines to run than the
+		// second thread saves (docs/serve.md).
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(o.procs))
 	}
 	if o.stats > 0 {
 		go a.logStats(ctx, srv, o.stats)
@@ -201,6 +219,6 @@ func (a *app) logStatsOnce(srv *metadata.Server) {
 	st := srv.Stats()
 	ps := readProcStats()
 	a.log.Info().Int64("active", st.Active).Int64("accepted", st.Accepted).Int64("refused", st.Refused).
-		Int64("pieces", st.Pieces).Int64("rejects", st.Rejects).Int("goroutines", runtime.NumGoroutine()).
+		Int64("pieces", st.Pieces).Int64("rejects", st.Rejects).Int("goroutines", runtime.NumGoroutine()).Int("procs", runtime.GOMAXPROCS(0)).
 		Int("fds", ps.fds).Int64("rss_kib", ps.rssKiB).Int64("peak_rss_kib", ps.peakKiB).Msg("stats")
 }

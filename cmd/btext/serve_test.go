@@ -73,3 +73,54 @@ func TestServeLifecycle(t *testing.T) {
 		})
 	}
 }
+
+// TestServeProcs: serve runs its Go code on one thread unless --procs
+// says otherwise; the stats record says how many.
+func TestServeProcs(t *testing.T) {
+	bin, err := exec.LookPath("btext")
+	if err != nil {
+		t.Fatal(err)
+	}
+	demo, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "demo.torrent"))
+	for _, tc := range []struct {
+		flags []string
+		want  int
+	}{{nil, 1}, {[]string{"--procs", "2"}, 2}} {
+		t.Run(strings.Join(append([]string{"procs"}, tc.flags...), " "), func(t *testing.T) {
+			cmd := exec.Command(bin, append([]string{"serve", demo, "--listen", "127.0.0.1:0", "--log-format", "json"}, tc.flags...)...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, _ := cmd.StdoutPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			sc := bufio.NewScanner(out)
+			if !sc.Scan() {
+				t.Fatalf("no listening line; stderr %s", stderr.String())
+			}
+			cmd.Process.Signal(syscall.SIGINT)
+			for sc.Scan() {
+			}
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("serve did not stop within 10s of SIGINT")
+			}
+			var stats struct {
+				Message string
+				Procs   *int
+			}
+			for line := range strings.Lines(stderr.String()) {
+				if json.Unmarshal([]byte(line), &stats) == nil && stats.Message == "stats" {
+					break
+				}
+			}
+			if stats.Message != "stats" || stats.Procs == nil || *stats.Procs != tc.want {
+				t.Errorf("stats record %+v, want procs %d; stderr %s", stats, tc.want, stderr.String())
+			}
+		})
+	}
+}
