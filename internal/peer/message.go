@@ -232,18 +232,20 @@ func (m Message) String() string {
 // EscapeBinary renders a binary string such as a peer id: printable ASCII
 // is kept, every other byte is written as \xNN, a backslash as \\.
 func EscapeBinary[T ~string | ~[]byte](s T) string {
-	var sb strings.Builder
-	for _, c := range []byte(s) {
-		switch {
+	// Without fmt: serve logs a peer id on every handshake.
+	const hex = "0123456789abcdef"
+	b := make([]byte, 0, 4*len(s))
+	for i := range len(s) {
+		switch c := s[i]; {
 		case c == '\\':
-			sb.WriteString(`\\`)
+			b = append(b, '\\', '\\')
 		case c < 0x20 || c >= 0x7f:
-			fmt.Fprintf(&sb, `\x%02x`, c)
+			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
 		default:
-			sb.WriteByte(c)
+			b = append(b, c)
 		}
 	}
-	return sb.String()
+	return string(b)
 }
 
 // Escape renders a byte string for display: valid printable UTF-8 is kept,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -373,6 +374,18 @@ func FuzzHandshake(f *testing.F) {
 func TestEscapeBinary(t *testing.T) {
 	if got := EscapeBinary("-LT2080-\xce9\\\x00~"); got != `-LT2080-\xce9\\\x00~` {
 		t.Errorf("got %q", got)
+	} // Every byte, against the rule written with fmt.
+	for c := range 256 {
+		want := string(rune(c))
+		switch {
+		case c == '\\':
+			want = `\\`
+		case c < 0x20 || c >= 0x7f:
+			want = fmt.Sprintf(`\x%02x`, c)
+		}
+		if got := EscapeBinary([]byte{byte(c)}); got != want {
+			t.Errorf("byte %#x: got %q, want %q", c, got, want)
+		}
 	}
 }
 
