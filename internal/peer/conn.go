@@ -179,6 +179,11 @@ func NewConn(nc net.Conn, cfg Config) *Conn {
 // MessageBuffered reports whether a whole message has already arrived
 // (in our buffer or the kernel's) and can be read without waiting.
 func (c *Conn) MessageBuffered() bool {
+	// A whole frame in our buffer needs no system call to be sure of:
+	// serve asks after each request of a batch.
+	if c.frameBuffered() {
+		return true
+	}
 	avail := c.br.Buffered()
 	if c.inner != nil {
 		avail += c.inner.Buffered()

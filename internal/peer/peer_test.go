@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -584,5 +586,59 @@ func TestPiecesFastBounds(t *testing.T) {
 	}
 	if note := p.apply(Message{ID: Reject, Payload: make([]byte, 12)}); !strings.Contains(note, "never requested") {
 		t.Errorf("unsolicited reject: %q", note)
+	}
+}
+
+// syscallCounter counts the system calls MessageBuffered makes (through
+// SyscallConn) on a TCP connection.
+type syscallCounter struct {
+	*net.TCPConn
+	n int
+}
+
+func (c *syscallCounter) SyscallConn() (syscall.RawConn, error) {
+	c.n++
+	return c.TCPConn.SyscallConn()
+}
+
+// TestMessageBufferedNoSyscall: with a whole message in our read buffer,
+// MessageBuffered answers without asking the kernel; with none, it asks.
+func TestMessageBufferedNoSyscall(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	other, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	sc := &syscallCounter{TCPConn: nc.(*net.TCPConn)}
+	c := NewConn(sc, Config{ReadTimeout: 10 * time.Second})
+	c.m = machine{state: StateOpen, local: LocalReserved(), remote: LocalReserved()}
+	other.Write([]byte("\x00\x00\x00\x05\x04\x00\x00\x00\x07\x00\x00\x00\x05\x04\x00\x00\x00\x08")) // have 7, have 8
+	if m, err := c.ReadMessage(context.Background()); err != nil || m.String() != "have 7" {
+		t.Fatalf("got %v %v", m, err)
+	}
+	if c.br.Buffered() < 9 {
+		t.Skipf("the second message came in a later segment (%d bytes buffered)", c.br.Buffered())
+	}
+	if !c.MessageBuffered() || sc.n != 0 {
+		t.Errorf("second message buffered: MessageBuffered made %d system calls, want 0", sc.n)
+	}
+	if m, err := c.ReadMessage(context.Background()); err != nil || m.String() != "have 8" {
+		t.Fatalf("got %v %v", m, err)
+	}
+	if c.MessageBuffered() {
+		t.Error("nothing left, and MessageBuffered says a message is there")
+	}
+	if runtime.GOOS == "linux" && sc.n != 1 {
+		t.Errorf("nothing buffered: %d system calls, want 1 (FIONREAD)", sc.n)
 	}
 }
