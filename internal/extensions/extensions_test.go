@@ -93,6 +93,26 @@ func TestLocalEncode(t *testing.T) {
 	}
 }
 
+// TestLocalPrepare: a handshake prepared once encodes as it does unprepared,
+// whatever YourIP (none, IPv4, IPv4-mapped, IPv6) is set after.
+func TestLocalPrepare(t *testing.T) {
+	for _, l := range []Local{
+		{Client: "btext 1", Port: 6881, Reqq: 250, MetadataSize: 206},
+		{},
+		{Client: "x", M: map[string]int{"ut_metadata": 3, "zz_last": 9}},
+	} {
+		p := l.Prepare()
+		for _, ip := range []string{"", "127.0.0.1", "::ffff:10.0.0.1", "2001:db8::1"} {
+			if ip != "" {
+				l.YourIP, p.YourIP = netip.MustParseAddr(ip), netip.MustParseAddr(ip)
+			}
+			if got, want := p.Encode(), l.Encode(); string(got) != string(want) {
+				t.Errorf("%+v yourip %q: prepared %q, want %q", l, ip, got, want)
+			}
+		}
+	}
+}
+
 // FuzzParse: never panics; what parses has its m applied without panic.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("d1:md11:LT_metadatai1e6:ut_pexi2ee1:pi6881e1:v12:uTorrent 1.2e"))

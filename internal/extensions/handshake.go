@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 
 	"github.com/btext/btext/internal/bencode"
 )
@@ -140,10 +141,33 @@ type Local struct {
 	MetadataSize int64      // 0 to omit
 	YourIP       netip.Addr // the peer's address as we see it; invalid to omit
 	M            map[string]int
+	// head is the encoding without yourip and the closing "e" (Prepare).
+	head []byte
+}
+
+// Prepare encodes l once for a server that sends it on every connection,
+// where only YourIP changes: yourip is the last of its keys in bencode's
+// sorted order, so Encode appends it to what was encoded here. Every
+// field but YourIP must be set before, and left alone after.
+func (l Local) Prepare() Local {
+	b := Local{Client: l.Client, Port: l.Port, Reqq: l.Reqq, MetadataSize: l.MetadataSize, M: l.M}.Encode()
+	l.head = b[:len(b)-1]
+	return l
 }
 
 // Encode returns the bencoded handshake dictionary.
 func (l Local) Encode() []byte {
+	if l.head != nil {
+		b := make([]byte, 0, len(l.head)+len("6:yourip16:")+16+1)
+		b = append(b, l.head...)
+		if l.YourIP.IsValid() {
+			ip := l.YourIP.Unmap().AsSlice()
+			b = append(b, "6:yourip"...)
+			b = strconv.AppendInt(b, int64(len(ip)), 10)
+			b = append(append(b, ':'), ip...)
+		}
+		return append(b, 'e')
+	}
 	m := l.M
 	if m == nil {
 		m = LocalM()

@@ -94,6 +94,18 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	// Our extended handshake for each torrent, encoded once: only yourip
+	// changes from one connection to the next.
+	var port uint16
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
+		port = uint16(ta.Port)
+	}
+	locals := make(map[peer.Hash]extensions.Local, len(s.byHash))
+	for h, t := range s.byHash {
+		l := s.localHandshake(t)
+		l.Port = port
+		locals[h] = l.Prepare()
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	backoff := time.Duration(0)
@@ -132,7 +144,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		go func() {
 			defer wg.Done()
 			defer s.active.Add(-1)
-			s.handle(ctx, nc)
+			s.handle(ctx, nc, locals)
 		}()
 	}
 }
@@ -152,7 +164,7 @@ func (s *Server) Stats() Stats {
 		Pieces: s.pieces.Load(), Rejects: s.rejects.Load()}
 }
 
-func (s *Server) handle(ctx context.Context, nc net.Conn) {
+func (s *Server) handle(ctx context.Context, nc net.Conn, locals map[peer.Hash]extensions.Local) {
 	// The server's context is watched once for the connection's whole
 	// life: when it is done the socket is closed, which ends a read or a
 	// write at once. The connection's reads and writes get a context that
@@ -167,7 +179,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	// and on its handshake.
 	log.Debug().Msg("connection accepted")
 	var p *servedPeer
-	err := s.session(cctx, nc, &log, &p)
+	err := s.session(cctx, nc, locals, &log, &p)
 	var uh *extensions.UnknownHashError
 	level, msg := zerolog.InfoLevel, "connection closed"
 	switch {
@@ -197,11 +209,11 @@ func logHandshake(ev *zerolog.Event, h peer.Handshake) *zerolog.Event {
 
 // session serves one connection; *served is its state once the
 // handshakes are done, for the caller's last log line.
-func (s *Server) session(ctx context.Context, nc net.Conn, log *zerolog.Logger, served **servedPeer) error {
+func (s *Server) session(ctx context.Context, nc net.Conn, locals map[peer.Hash]extensions.Local, log *zerolog.Logger, served **servedPeer) error {
 	sess, err := extensions.Accept(ctx, nc, extensions.AcceptOptions{
 		PeerID:           s.cfg.PeerID,
 		Hashes:           &s.hashes,
-		Local:            func(h peer.Hash) extensions.Local { return s.localHandshake(s.byHash[h]) },
+		Local:            func(h peer.Hash) extensions.Local { return locals[h] },
 		HandshakeTimeout: s.cfg.ExtHandshakeTimeout,
 		Peer:             s.cfg.Peer,
 	})
@@ -532,3 +544,4 @@ func logExtHandshake(log *zerolog.Logger, h *extensions.Handshake) {
 	}
 	ev.Msg("extended handshake")
 }
+

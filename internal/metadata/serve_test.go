@@ -346,3 +346,25 @@ func TestServeStopEndsConnections(t *testing.T) {
 		t.Errorf("silent peer's read: %d bytes, %v; want EOF", n, err)
 	}
 }
+
+// TestServeExtHandshake: serve's extended handshake, encoded once a
+// torrent, carries each peer's own yourip and the listener's port.
+func TestServeExtHandshake(t *testing.T) {
+	info := peertest.InfoOfSize(1000)
+	addr, _ := peertest.Serve(t, metadata.ServerConfig{Client: "btext test"}, info)
+	port := netip.MustParseAddrPort(addr).Port()
+	for _, local := range []string{"127.0.0.1", "127.0.0.2"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s, err := extensions.Connect(ctx, addr, extensions.Options{InfoHash: peertest.HashOf(info), Peer: peer.Config{LocalAddr: local}})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := s.Ext
+		s.Close()
+		if h.P == nil || *h.P != int64(port) || extensions.Addr(h.YourIP) != local ||
+			h.MetadataSize == nil || *h.MetadataSize != 1000 || h.V == nil || *h.V != "btext test" || h.Reqq == nil || *h.Reqq != metadata.DefaultServeReqq {
+			t.Errorf("from %s: extended handshake %+v, want p %d, yourip %s, metadata_size 1000, v \"btext test\", reqq %d", local, h, port, local, metadata.DefaultServeReqq)
+		}
+	}
+}
