@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -532,7 +533,7 @@ func (s *Server) localHandshake(t *metainfo.Torrent) extensions.Local {
 }
 
 func logExtHandshake(log *zerolog.Logger, h *extensions.Handshake) {
-	ev := log.Info().Interface("m", h.M)
+	ev := logM(log.Info(), h.M)
 	if h.V != nil {
 		ev = ev.Str("v", peer.Escape(*h.V))
 	}
@@ -545,3 +546,29 @@ func logExtHandshake(log *zerolog.Logger, h *extensions.Handshake) {
 	ev.Msg("extended handshake")
 }
 
+// logM adds the field m as Interface would (encoding/json, keys sorted)
+// without encoding/json's reflection, which cost serve a fiftieth of its
+// CPU: when every key is printable ASCII that both write alike.
+func logM(ev *zerolog.Event, m map[string]int64) *zerolog.Event {
+	if !ev.Enabled() {
+		return ev
+	}
+	if m == nil {
+		return ev.Interface("m", m)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		for i := range len(k) {
+			if c := k[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return ev.Interface("m", m)
+			}
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	d := zerolog.Dict()
+	for _, k := range keys {
+		d = d.Int64(k, m[k])
+	}
+	return ev.Dict("m", d)
+}
