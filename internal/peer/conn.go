@@ -288,7 +288,9 @@ func (c *Conn) WriteHandshake(ctx context.Context, h Handshake) error {
 	}
 	var buf [HandshakeLen]byte
 	b, _ := h.AppendBinary(buf[:0])
-	c.log.Debug().Str("reserved", h.Reserved.String()).Str("info_hash", h.InfoHash.String()).Msg("send handshake")
+	if e := c.log.Debug(); e.Enabled() { // the strings cost even when not logged
+		e.Str("reserved", h.Reserved.String()).Str("info_hash", h.InfoHash.String()).Msg("send handshake")
+	}
 	return c.write(ctx, "send handshake", b)
 }
 
@@ -316,7 +318,9 @@ func (c *Conn) ReadHandshake(ctx context.Context) (Handshake, error) {
 		return Handshake{}, err
 	}
 	c.remote = h
-	c.log.Debug().Str("reserved", h.Reserved.String()).Str("peer_id", h.PeerID.String()).Msg("got handshake")
+	if e := c.log.Debug(); e.Enabled() { // the strings cost even when not logged
+		e.Str("reserved", h.Reserved.String()).Str("peer_id", h.PeerID.String()).Msg("got handshake")
+	}
 	return h, nil
 }
 

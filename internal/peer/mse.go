@@ -309,7 +309,9 @@ func (c *Conn) obfuscate(ctx context.Context, skey Hash, provide CryptoMethod, i
 		}
 		plain, _ = ia.AppendBinary(plain)
 		binary.BigEndian.PutUint16(plain[14:], uint16(HandshakeLen))
-		c.log.Debug().Str("reserved", ia.Reserved.String()).Str("info_hash", ia.InfoHash.String()).Msg("send handshake (MSE initial payload)")
+		if e := c.log.Debug(); e.Enabled() { // the strings cost even when not logged
+			e.Str("reserved", ia.Reserved.String()).Str("info_hash", ia.InfoHash.String()).Msg("send handshake (MSE initial payload)")
+		}
 	}
 	enc.XORKeyStream(plain, plain)
 	if _, err := c.nc.Write(append(msg, plain...)); err != nil {

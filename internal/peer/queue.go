@@ -89,6 +89,8 @@ func (c *Conn) QueueHandshake(h Handshake) error {
 	}
 	c.q.buf, _ = h.AppendBinary(c.q.buf)
 	c.q.n += HandshakeLen
-	c.log.Debug().Str("reserved", h.Reserved.String()).Str("info_hash", h.InfoHash.String()).Msg("queue handshake")
+	if e := c.log.Debug(); e.Enabled() { // the strings cost even when not logged
+		e.Str("reserved", h.Reserved.String()).Str("info_hash", h.InfoHash.String()).Msg("queue handshake")
+	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
 // TestQueueExtended: queued extension messages, small and large, go out in
@@ -80,4 +82,22 @@ func TestQueueExtended(t *testing.T) {
 			t.Errorf("queued an extension message without BEP 10: %v, %d bytes", err, c.Queued())
 		}
 	})
+}
+
+// TestQueueHandshakeNoDebugStrings: with debug logging off, queueing a
+// handshake allocates nothing: the log line's hex strings are not built
+// (serve queues one a connection).
+func TestQueueHandshakeNoDebugStrings(t *testing.T) {
+	c, _ := pipePair(t, Config{Log: zerolog.New(io.Discard).Level(zerolog.InfoLevel)})
+	c.q.buf = make([]byte, 0, 2*HandshakeLen)
+	h := Handshake{Reserved: LocalReserved(), InfoHash: Hash{1}, PeerID: RandomPeerID()}
+	if n := testing.AllocsPerRun(100, func() {
+		c.m = machine{}
+		if err := c.QueueHandshake(h); err != nil {
+			t.Fatal(err)
+		}
+		c.q.reset()
+	}); n != 0 {
+		t.Errorf("QueueHandshake allocated %v times, want 0", n)
+	}
 }
