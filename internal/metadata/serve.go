@@ -253,14 +253,14 @@ func (s *Server) session(ctx context.Context, nc net.Conn, locals map[peer.Hash]
 		// metadata requests are the ones queued with us, and those beyond
 		// the reqq we advertised are rejected.
 		for len(batch) < maxBatch && (len(batch) == 0 || c.MessageBuffered()) {
-			msg, err := p.read(ctx)
+			msg, ok, err := p.read(ctx)
 			if err != nil {
 				return err
 			}
-			if msg == nil {
+			if !ok {
 				break // the drop was due and is sent
 			}
-			batch = append(batch, *msg)
+			batch = append(batch, msg)
 		}
 		// The answers to the batch are queued and go out together, in
 		// one write: as fast as the peer asks, one system call for all.
@@ -278,20 +278,20 @@ func (s *Server) session(ctx context.Context, nc net.Conn, locals map[peer.Hash]
 }
 
 // read reads the next message; while a --drop-piece is pending it wakes up
-// when the drop is due, sends it and returns nil.
-func (p *servedPeer) read(ctx context.Context) (*peer.Message, error) {
+// when the drop is due, sends it and returns ok false.
+func (p *servedPeer) read(ctx context.Context) (msg peer.Message, ok bool, err error) {
 	if p.drop == nil {
 		msg, err := p.Conn.ReadMessage(ctx)
-		return &msg, err
+		return msg, err == nil, err
 	}
 	rctx, cancel := context.WithDeadline(ctx, p.dropAt)
-	msg, err := p.Conn.ReadMessage(rctx)
+	msg, err = p.Conn.ReadMessage(rctx)
 	cancel()
 	var te *peer.TimeoutError
 	if err != nil && errors.As(err, &te) && ctx.Err() == nil && !time.Now().Before(p.dropAt) {
-		return nil, p.sendDrop(ctx)
+		return peer.Message{}, false, p.sendDrop(ctx)
 	}
-	return &msg, err
+	return msg, err == nil, err
 }
 
 // DropPiece makes serve tell each peer that advertises lt_donthave that it
@@ -404,19 +404,25 @@ func (p *servedPeer) serveUT(ctx context.Context, payload []byte) error {
 		return nil
 	}
 	size := len(p.t.Info)
-	r := serveRequest{ext: extensions.UTMetadata, refused: "ut_metadata reject", served: "ut_metadata piece",
-		fields: func(e *zerolog.Event) *zerolog.Event { return e.Int64("piece", m.Piece) }}
+	r := serveRequest{ext: extensions.UTMetadata, refused: "ut_metadata reject", served: "ut_metadata piece", piece: m.Piece}
 	if n := PieceCount(size); m.Piece >= int64(n) {
 		r.outOfRange = fmt.Sprintf("piece out of range 0..%d", n-1)
 	}
-	return answer(ctx, p, r, func(refuse bool) (utAnswer, []byte) {
-		if refuse {
-			return utAnswer{Type: UTReject, Piece: m.Piece, TotalSize: -1}, nil
-		}
+	id, refuse, ok := p.answer(&r)
+	if !ok {
+		return nil
+	}
+	a, data := utAnswer{Type: UTReject, Piece: m.Piece, TotalSize: -1}, []byte(nil)
+	if !refuse {
 		i := int(m.Piece)
-		return utAnswer{Type: UTData, Piece: m.Piece, TotalSize: int64(size)},
-			p.t.Info[i*PieceSize : i*PieceSize+PieceLen(size, i)]
-	})
+		a = utAnswer{Type: UTData, Piece: m.Piece, TotalSize: int64(size)}
+		data = p.t.Info[i*PieceSize : i*PieceSize+PieceLen(size, i)]
+	}
+	head, err := a.AppendBinary(p.head[:0])
+	if err != nil {
+		return err
+	}
+	return p.queueAnswer(ctx, id, head, data)
 }
 
 // serveLT answers an LT_metadata request with the byte range of its 256ths
@@ -434,40 +440,57 @@ func (p *servedPeer) serveLT(ctx context.Context, payload []byte) error {
 	}
 	first, last := LTRange(m.Start, m.Size, len(p.t.Info))
 	r := serveRequest{ext: extensions.LTMetadata, refused: "LT_metadata don't have", served: "LT_metadata data",
-		fields: func(e *zerolog.Event) *zerolog.Event {
-			return e.Int("start", m.Start).Int("size", m.Size).Int("offset", first).Int("len", last-first)
-		}}
+		lt: true, start: m.Start, size: m.Size, offset: first, len: last - first}
 	if last-first > maxLTReply {
 		r.outOfRange = fmt.Sprintf("range of %d bytes is longer than %d", last-first, maxLTReply)
 	}
-	return answer(ctx, p, r, func(refuse bool) (LTMessage, []byte) {
-		if refuse {
-			return LTMessage{Type: LTDontHave}, nil
-		}
-		return LTMessage{Type: LTData, Total: int32(len(p.t.Info)), Offset: int32(first)}, p.t.Info[first:last]
-	})
+	id, refuse, ok := p.answer(&r)
+	if !ok {
+		return nil
+	}
+	a, data := LTMessage{Type: LTDontHave}, []byte(nil)
+	if !refuse {
+		a, data = LTMessage{Type: LTData, Total: int32(len(p.t.Info)), Offset: int32(first)}, p.t.Info[first:last]
+	}
+	head, err := a.AppendBinary(p.head[:0])
+	if err != nil {
+		return err
+	}
+	return p.queueAnswer(ctx, id, head, data)
 }
 
-// serveRequest is what the answer policy needs to know of one metadata request.
+// serveRequest is what the answer policy needs to know of one metadata
+// request. Its fields for the log line are plain values, not a closure:
+// a closure would cost an allocation a request.
 type serveRequest struct {
 	ext             string // the extension's name, for the peer's id
 	outOfRange      string // why the range cannot be served, or ""
 	refused, served string // log messages
-	fields          func(*zerolog.Event) *zerolog.Event
+	lt              bool   // LT_metadata: start, size, offset and len; else piece
+	piece           int64
+	start, size     int
+	offset, len     int
+}
+
+func (r *serveRequest) fields(e *zerolog.Event) *zerolog.Event {
+	if r.lt {
+		return e.Int("start", r.start).Int("size", r.size).Int("offset", r.offset).Int("len", r.len)
+	}
+	return e.Int64("piece", r.piece)
 }
 
 // answer is serve's one answer policy for ut_metadata and LT_metadata: a
 // request is refused when the torrent is private (libtorrent and
 // Transmission do not serve those), when its range is out of range, or
 // when it is beyond the reqq we advertised among the requests that arrived
-// together; otherwise the data goes out. build makes the extension's
-// answer, the refusal or the data message, whose bytes it returns apart. A peer that did not advertise the
-// extension cannot be answered at all.
-func answer[M interface{ AppendBinary([]byte) ([]byte, error) }](ctx context.Context, p *servedPeer, r serveRequest, build func(refuse bool) (M, []byte)) error {
-	id, ok := p.Registry.ID(r.ext)
+// together; otherwise the data goes out. It counts and logs the decision
+// and returns the peer's id for the extension. A peer that did not
+// advertise the extension cannot be answered at all (ok false).
+func (p *servedPeer) answer(r *serveRequest) (id uint8, refuse, ok bool) {
+	id, ok = p.Registry.ID(r.ext)
 	if !ok {
 		p.log.Warn().Msg(r.ext + " request from a peer that did not advertise " + r.ext + ": cannot answer")
-		return nil
+		return 0, false, false
 	}
 	p.queued++
 	reason := r.outOfRange
@@ -485,16 +508,18 @@ func answer[M interface{ AppendBinary([]byte) ([]byte, error) }](ctx context.Con
 	} else {
 		p.srv.pieces.Add(1)
 		p.served++
-		r.fields(p.log.Debug()).Msg(r.served)
+		if ev := p.log.Debug(); ev.Enabled() {
+			r.fields(ev).Msg(r.served)
+		}
 	}
-	// The message without its data, then the data itself: a slice of the
-	// info dict, which goes out without a copy (up to 1 MiB for
-	// LT_metadata; 200 such answers once cost serve 300 MiB).
-	m, data := build(reason != "")
-	head, err := m.AppendBinary(p.head[:0]) // copied by QueueExtended
-	if err != nil {
-		return err
-	}
+	return id, reason != "", true
+}
+
+// queueAnswer queues an answer: the message without its data (head,
+// copied), then the data itself, a slice of the info dict, which goes out
+// without a copy (up to 1 MiB for LT_metadata; 200 such answers once cost
+// serve 300 MiB).
+func (p *servedPeer) queueAnswer(ctx context.Context, id uint8, head, data []byte) error {
 	p.head = head
 	// A write is bounded in time (peer.Config.WriteTimeout): a queue that
 	// would outgrow maxQueuedWrite goes out first, so that no write is
