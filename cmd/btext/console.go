@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 )
@@ -57,12 +58,14 @@ type jsonField struct {
 // format appends the console line for the JSON event p to b, or reports
 // false for an event it leaves to ConsoleWriter.
 func (w consoleWriter) format(b, p []byte) ([]byte, bool) {
-	fields, ok := parseFlatObject(p)
+	// On the stack for an event of up to 16 fields.
+	var fieldsArr, restArr [16]jsonField
+	fields, ok := parseFlatObject(p, fieldsArr[:0])
 	if !ok {
 		return b, false
 	}
 	var tm, level, msg *jsonField
-	rest := fields[:0:0]
+	rest := restArr[:0]
 	for i := range fields {
 		f := &fields[i]
 		switch f.key {
@@ -128,16 +131,16 @@ func needsQuote(s string) bool {
 	return false
 }
 
-// parseFlatObject reads a JSON object whose values are strings, numbers,
-// true, false, null or objects of numbers (an extended handshake's "m");
-// a key given twice keeps its last value, as decoding into a map does. Anything else, or trailing bytes other than
-// white space, is not ok.
-func parseFlatObject(p []byte) ([]jsonField, bool) {
+// parseFlatObject appends to fields (empty, for its room) the fields of a
+// JSON object whose values are strings, numbers, true, false, null or
+// objects of numbers (an extended handshake's "m"); a key given twice
+// keeps its last value, as decoding into a map does. Anything else, or
+// trailing bytes other than white space, is not ok.
+func parseFlatObject(p []byte, fields []jsonField) ([]jsonField, bool) {
 	i := skipSpace(p, 0)
 	if i >= len(p) || p[i] != '{' {
 		return nil, false
 	}
-	fields := make([]jsonField, 0, 8)
 	i = skipSpace(p, i+1)
 	if i < len(p) && p[i] == '}' {
 		return fields, skipSpace(p, i+1) == len(p)
@@ -209,7 +212,7 @@ func parseString(p []byte, i int) (string, int, bool) {
 		i++
 	}
 	if i < len(p) && p[i] == '"' {
-		return string(p[start:i]), i + 1, true // the common case: nothing to unescape
+		return view(p[start:i]), i + 1, true // the common case: nothing to unescape
 	}
 	var sb strings.Builder
 	sb.Write(p[start:i])
@@ -299,8 +302,14 @@ func parseNumber(p []byte, i int) (string, int, bool) {
 			return "", 0, false
 		}
 	}
-	return string(p[start:i]), i, true
+	return view(p[start:i]), i, true
 }
+
+// view is p as a string, not copied: an event's fields live only while
+// Write formats it, and zerolog leaves p alone meanwhile. Copying them
+// was most of the allocations of a log line (serve writes three a
+// connection).
+func view(p []byte) string { return unsafe.String(unsafe.SliceData(p), len(p)) }
 
 // parseLiteral reads true, false or null, which ConsoleWriter prints as
 // json.Marshal writes them: the same.
