@@ -147,3 +147,67 @@ func TestAcceptUnknownAndPlain(t *testing.T) {
 		t.Errorf("state %v", got.s.Conn.State())
 	}
 }
+
+// TestAcceptExtHandshakeTimeout: with a context that cannot be cancelled
+// (btext serve's), the wait for the peer's extended handshake still ends
+// at HandshakeTimeout, with a timeout error; a context's own earlier
+// deadline ends it sooner.
+func TestAcceptExtHandshakeTimeout(t *testing.T) {
+	var hashes Hashes
+	hashes.Add(peer.Hash{1})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, tc := range []struct {
+		name    string
+		ctx     func() (context.Context, context.CancelFunc)
+		timeout time.Duration
+	}{
+		{"no cancel", func() (context.Context, context.CancelFunc) {
+			return context.WithoutCancel(context.Background()), func() {}
+		}, 200 * time.Millisecond},
+		{"no cancel, the context's deadline sooner", func() (context.Context, context.CancelFunc) {
+			return deadlineCtx{context.WithoutCancel(context.Background()), time.Now().Add(200 * time.Millisecond)}, func() {}
+		}, time.Hour}, // the context's deadline ends the wait
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				nc, err := ln.Accept()
+				if err != nil {
+					done <- err
+					return
+				}
+				s, err := Accept(ctx, nc, AcceptOptions{Hashes: &hashes, HandshakeTimeout: tc.timeout})
+				if s != nil {
+					s.Close()
+				}
+				done <- err
+			}()
+			dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer dcancel()
+			c, err := peer.Dial(dctx, ln.Addr().String(), peer.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			// The BT handshake with the extension bit, then silence.
+			if _, err := c.Handshake(dctx, peer.Handshake{Reserved: peer.LocalReserved(), InfoHash: peer.Hash{1}}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				var te *peer.TimeoutError
+				if !errors.As(err, &te) || !strings.Contains(err.Error(), "wait for extended handshake") {
+					t.Errorf("accept: %v, want a timeout waiting for the extended handshake", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("accept still waits for the extended handshake after 10 s")
+			}
+		})
+	}
+}

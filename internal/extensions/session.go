@@ -150,8 +150,17 @@ func (s *Session) Exchange(ctx context.Context, opt Options) error {
 	if d <= 0 {
 		d = DefaultHandshakeTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
+	if ctx.Done() == nil {
+		// Nothing can cancel ctx (btext serve's): the deadline is all
+		// there is, and the socket's deadline enforces it. A
+		// context.WithTimeout would cost serve a timer and a watch of it
+		// on every connection.
+		ctx = deadlineCtx{ctx, time.Now().Add(d)}
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	for s.Ext == nil {
 		msg, err := s.Conn.ReadMessage(ctx)
 		if err != nil {
@@ -173,6 +182,21 @@ func (s *Session) Exchange(ctx context.Context, opt Options) error {
 		}
 	}
 	return nil
+}
+
+// deadlineCtx is a context that cannot be cancelled with a deadline: the
+// sooner of its parent's and its own. peer.Conn sets its socket deadline
+// from it; its Done is nil, so nothing watches it.
+type deadlineCtx struct {
+	context.Context
+	d time.Time
+}
+
+func (c deadlineCtx) Deadline() (time.Time, bool) {
+	if pd, ok := c.Context.Deadline(); ok && pd.Before(c.d) {
+		return pd, true
+	}
+	return c.d, true
 }
 
 // Receive handles an extended handshake (the first or a later one): the
