@@ -113,6 +113,7 @@ type Conn struct {
 	wbuf   []byte
 	q      writeQueue // messages for the next write (QueueExtended)
 	pieces Pieces
+	sock   sockOpts
 }
 
 // Pieces is what the peer has said it has (see Pieces).
@@ -187,7 +188,7 @@ func (c *Conn) MessageBuffered() bool {
 	if partial && avail >= need {
 		return true
 	}
-	avail += kernelPending(c.nc)
+	avail += c.sock.kernelPending(c.nc)
 	if partial {
 		return avail >= need
 	}
@@ -342,7 +343,7 @@ func (c *Conn) read(ctx context.Context, pooled bool) (Message, error) {
 		stop, start = c.deadline(ctx, c.cfg.ReadTimeout)
 		defer stop()
 		if c.cfg.QuickAck {
-			quickAck(c.nc)
+			c.sock.quickAck(c.nc)
 		}
 	}
 	msg, err := c.fr.next(pooled)

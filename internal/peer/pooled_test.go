@@ -173,3 +173,42 @@ func TestConnReadPooledResume(t *testing.T) {
 	m.Release()
 	m2.Release()
 }
+
+// TestConnMessageBufferedKernel: a message still in the kernel's buffer
+// (FIONREAD, through the RawConn looked up once) counts as buffered, half
+// of one does not, and asking does not consume it.
+func TestConnMessageBufferedKernel(t *testing.T) {
+	c, other := pipePair(t, Config{QuickAck: true})
+	go func() {
+		io.ReadFull(other, make([]byte, HandshakeLen))
+		other.Write(hsBytes(Reserved{}, Hash{}))
+	}()
+	if _, err := c.Handshake(context.Background(), Handshake{}); err != nil {
+		t.Fatal(err)
+	}
+	// The handshake's bytes are read; what follows arrives in the kernel.
+	waitBuffered := func(want bool) {
+		t.Helper()
+		for range 500 { // loopback delivers at once; 5 s at most
+			if c.MessageBuffered() == want {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("MessageBuffered never became %v", want)
+	}
+	other.Write([]byte("\x00\x00\x00\x05\x04\x00\x00"))
+	time.Sleep(50 * time.Millisecond) // give half a message time to arrive: it must still not count
+	if c.MessageBuffered() {
+		t.Fatal("half a message reported as buffered")
+	}
+	other.Write([]byte("\x00\x09"))
+	waitBuffered(true)
+	m, err := c.ReadMessage(context.Background())
+	if err != nil || m.String() != "have 9" {
+		t.Fatalf("got %v %v", m, err)
+	}
+	if c.MessageBuffered() {
+		t.Error("nothing left, yet buffered")
+	}
+}
