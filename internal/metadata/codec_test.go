@@ -307,8 +307,8 @@ func TestWindow(t *testing.T) {
 }
 
 // FuzzUTMessage: decoding never panics, agrees with the map decode it
-// replaced (sameAsMap), and what decodes re-encodes to a message that
-// decodes the same.
+// replaced (sameAsMap), and what decodes re-encodes, as the map encoding
+// did, to a message that decodes the same.
 func FuzzUTMessage(f *testing.F) {
 	for _, c := range utDiffCases {
 		f.Add([]byte(c))
@@ -324,6 +324,9 @@ func FuzzUTMessage(f *testing.F) {
 		enc, err := m.AppendBinary(nil)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if want, _ := appendUTMap(nil, m); !bytes.Equal(enc, want) {
+			t.Fatalf("%+v encoded %q, the map encoding %q", m, enc, want)
 		}
 		var back UTMessage
 		if err := back.UnmarshalBinary(enc); err != nil || back.Type != m.Type || back.Piece != m.Piece || !bytes.Equal(back.Data, m.Data) {

@@ -3,6 +3,7 @@ package metadata
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/btext/btext/internal/bencode"
 	"github.com/btext/btext/internal/extensions"
@@ -35,16 +36,22 @@ type UTMessage struct {
 	Data      []byte
 }
 
-// AppendBinary appends the payload (after the extension id).
+// AppendBinary appends the payload (after the extension id): the
+// dictionary {msg_type, piece[, total_size]}, its keys in BEP 3's sorted
+// order, written out by hand (a request goes out per piece asked for),
+// then a data message's piece. It never fails.
 func (m UTMessage) AppendBinary(b []byte) ([]byte, error) {
-	d := map[string]any{"msg_type": m.Type, "piece": m.Piece}
+	b = append(b, "d8:msg_typei"...)
+	b = strconv.AppendInt(b, m.Type, 10)
+	b = append(b, "e5:piecei"...)
+	b = strconv.AppendInt(b, m.Piece, 10)
+	b = append(b, 'e')
 	if m.TotalSize >= 0 && m.Type != UTRequest {
-		d["total_size"] = m.TotalSize
+		b = append(b, "10:total_sizei"...)
+		b = strconv.AppendInt(b, m.TotalSize, 10)
+		b = append(b, 'e')
 	}
-	b, err := bencode.Append(b, d)
-	if err != nil {
-		return nil, err
-	}
+	b = append(b, 'e')
 	if m.Type == UTData {
 		b = append(b, m.Data...)
 	}

@@ -3,6 +3,7 @@ package metadata
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -160,5 +161,46 @@ func TestUTMessageNoAllocs(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("%v allocations per decode", n)
+	}
+}
+
+// appendUTMap is UTMessage.AppendBinary as it was before it wrote the
+// dictionary by hand: a map encoded by internal/bencode.
+func appendUTMap(b []byte, m UTMessage) ([]byte, error) {
+	d := map[string]any{"msg_type": m.Type, "piece": m.Piece}
+	if m.TotalSize >= 0 && m.Type != UTRequest {
+		d["total_size"] = m.TotalSize
+	}
+	b, err := bencode.Append(b, d)
+	if err != nil {
+		return nil, err
+	}
+	if m.Type == UTData {
+		b = append(b, m.Data...)
+	}
+	return b, nil
+}
+
+// TestUTMessageAppendDifferential: the hand-written encoding is the map
+// encoding's, byte for byte, for every type, piece and size, extremes
+// and nonsense included, appended to a non-empty buffer.
+func TestUTMessageAppendDifferential(t *testing.T) {
+	ints := []int64{0, 1, 7, 158, 16384, 2600091, -1, -2, math.MaxInt64, math.MinInt64}
+	for _, typ := range []int64{UTRequest, UTData, UTReject, 3, -1, math.MaxInt64} {
+		for _, piece := range ints {
+			for _, total := range ints {
+				for _, data := range [][]byte{nil, {}, []byte("xyz")} {
+					m := UTMessage{Type: typ, Piece: piece, TotalSize: total, Data: data}
+					want, err := appendUTMap([]byte("pre"), m)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := m.AppendBinary([]byte("pre"))
+					if err != nil || !bytes.Equal(got, want) {
+						t.Fatalf("%+v: %q %v, want %q", m, got, err, want)
+					}
+				}
+			}
+		}
 	}
 }
