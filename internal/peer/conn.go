@@ -180,6 +180,9 @@ func NewConn(nc net.Conn, cfg Config) *Conn {
 // MessageBuffered reports whether a whole message has already arrived
 // (in our buffer or the kernel's) and can be read without waiting.
 func (c *Conn) MessageBuffered() bool {
+	if c.frameBuffered() {
+		return true // in our buffer: no need to ask the kernel (FIONREAD)
+	}
 	avail := c.br.Buffered()
 	if c.inner != nil {
 		avail += c.inner.Buffered()
