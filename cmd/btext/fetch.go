@@ -207,7 +207,9 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 		}
 		return fetchFailure(ctx, err, res, a.timeout)
 	}
-	t, err := metainfo.ParseInfo(res.Info)
+	// Fetch verified res.Info against target: its hashes are not
+	// computed again.
+	t, err := metainfo.ParseVerifiedInfo(res.Info, target)
 	if err != nil {
 		return err
 	}
