@@ -122,10 +122,10 @@ func checkDir(path, dir string) error {
 	return nil
 }
 
-// writeOutput writes b to path by the rules above. Without force an
-// existing regular file is never replaced, even one that appeared after
-// checkOutput.
-func writeOutput(path string, b []byte, force bool) error {
+// writeOutput writes the parts of b, in turn, to path by the rules above.
+// Without force an existing regular file is never replaced, even one that
+// appeared after checkOutput.
+func writeOutput(path string, b [][]byte, force bool) error {
 	t, err := resolveOutput(path)
 	if err != nil {
 		return err
@@ -143,12 +143,12 @@ func writeOutput(path string, b []byte, force bool) error {
 
 // writeInPlace writes to a device or FIFO: never truncated, renamed or
 // removed.
-func writeInPlace(t outTarget, b []byte) error {
+func writeInPlace(t outTarget, b [][]byte) error {
 	f, err := os.OpenFile(t.real, os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", t.path, pathCause(err))
 	}
-	_, err = f.Write(b)
+	err = writeParts(f, b)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -161,14 +161,14 @@ func writeInPlace(t outTarget, b []byte) error {
 // replaceFile writes a temporary file beside t.real and moves it into
 // place. The temporary file is created with mode 0666, so the umask
 // decides the final mode, as for any file a program creates.
-func replaceFile(t outTarget, b []byte, force bool) error {
+func replaceFile(t outTarget, b [][]byte, force bool) error {
 	fail := func(err error) error { return fmt.Errorf("write %s: %w", t.path, pathCause(err)) }
 	tmp, err := createTemp(filepath.Dir(t.real))
 	if err != nil {
 		return fail(err)
 	}
 	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(b)
+	err = writeParts(tmp, b)
 	if err == nil && syncBeforeRename(t) {
 		err = tmp.Sync()
 	}
@@ -201,6 +201,17 @@ func replaceFile(t outTarget, b []byte, force bool) error {
 // 8 to 20 ms for a 2.6 MB .torrent on this project's test machines, more
 // than the fetch itself (BENCHMARKS.md).
 func syncBeforeRename(t outTarget) bool { return t.kind == outRegular }
+
+// writeParts writes each part in turn; os.File.Write writes a part
+// whole or says why not.
+func writeParts(f *os.File, parts [][]byte) error {
+	for _, p := range parts {
+		if _, err := f.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // createTemp is os.CreateTemp with mode 0666 rather than 0600.
 func createTemp(dir string) (*os.File, error) {
