@@ -207,7 +207,9 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 		}
 		return fetchFailure(ctx, err, res, a.timeout)
 	}
-	t, err := metainfo.ParseInfo(res.Info)
+	// Fetch verified res.Info against target: its hashes are not
+	// computed again.
+	t, err := metainfo.ParseVerifiedInfo(res.Info, target)
 	if err != nil {
 		return err
 	}
@@ -224,8 +226,10 @@ func (a *app) runFetch(ctx context.Context, what string, peers []string, o fetch
 		a.result = newFetchReport(target, t, "", res, found)
 	}
 	if path == "-" {
-		if _, err := a.stdout.Write(out); err != nil {
-			return fmt.Errorf("write stdout: %w", pathCause(err))
+		for _, b := range out {
+			if _, err := a.stdout.Write(b); err != nil {
+				return fmt.Errorf("write stdout: %w", pathCause(err))
+			}
 		}
 	} else if err := writeOutput(path, out, o.force); err != nil {
 		return err
@@ -396,21 +400,22 @@ func resolveHost(ctx context.Context, host string) ([]netip.Addr, error) {
 	return ips, nil
 }
 
-// fileContent is the .torrent (or with raw, the bare info dictionary).
-// After a lookup it names the trackers and DHT nodes that answered, else
-// the magnet's trackers.
-func fileContent(info []byte, t metainfo.Target, found *discovery.Report, raw bool) ([]byte, error) {
+// fileContent is the .torrent (or with raw, the bare info dictionary), in
+// parts to be written in turn: the info dictionary is not copied into a
+// whole file first. After a lookup it names the trackers and DHT nodes
+// that answered, else the magnet's trackers.
+func fileContent(info []byte, t metainfo.Target, found *discovery.Report, raw bool) ([][]byte, error) {
 	if raw {
-		return info, nil
+		return [][]byte{info}, nil
 	}
 	if found == nil {
-		return metainfo.TorrentFile(info, t.Trackers)
+		return metainfo.TorrentFileParts(info, t.Trackers)
 	}
 	var nodes []netip.AddrPort
 	if found.DHT != nil {
 		nodes = found.DHT.Nodes
 	}
-	return metainfo.TorrentFile(info, found.Answered(), nodes...)
+	return metainfo.TorrentFileParts(info, found.Answered(), nodes...)
 }
 
 // defaultOutput names the output file after the torrent: dn, else the info

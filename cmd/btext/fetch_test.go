@@ -95,6 +95,11 @@ func TestFetchOutput(t *testing.T) {
 	if code != 0 || stdout != string(info) {
 		t.Errorf("--raw -o -: exit %d, %d bytes", code, len(stdout))
 	}
+	// The .torrent to stdout: written in parts, the same bytes.
+	code, stdout, _, _ = runBtext(t, "fetch-metadata", hash, addr, "-o", "-")
+	if want, _ := metainfo.TorrentFile(info, nil); code != 0 || stdout != string(want) {
+		t.Errorf("-o -: exit %d, %d bytes, want %d", code, len(stdout), len(want))
+	}
 	// The info dictionary's name, made safe, when there is no dn.
 	if code, _, stderr, _ := runBtext(t, "fetch-metadata", hash, addr, "--raw"); code != 0 {
 		t.Fatalf("exit %d %s", code, stderr)

@@ -134,3 +134,35 @@ func TestOutputFiles(t *testing.T) {
 		}
 	})
 }
+
+// TestSyncBeforeRename: the temporary file is fsynced only when it is
+// renamed over a regular file (through a symlink too), whose old content
+// a power cut could otherwise take with it.
+func TestSyncBeforeRename(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "old.torrent")
+	if err := os.WriteFile(old, []byte("d4:infod4:name1:xee"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(old, filepath.Join(dir, "link.torrent")); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{
+		"new.torrent":  false,
+		"old.torrent":  true,
+		"link.torrent": true,
+		os.DevNull:     false,
+	} {
+		p := name
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, name)
+		}
+		target, err := resolveOutput(p)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := syncBeforeRename(target); got != want {
+			t.Errorf("%s: sync %v, want %v", name, got, want)
+		}
+	}
+}

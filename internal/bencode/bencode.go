@@ -250,7 +250,10 @@ func (s *scanner) list(depth int) error {
 func (s *scanner) dict(depth int) error {
 	// Keys normally arrive sorted, so comparing with the previous key finds
 	// duplicates; once a dictionary is out of order, a set of the keys does.
-	var keys [][]byte
+	// The first keys are kept on the stack: scanning a small dictionary
+	// (a ut_metadata header, once per piece) allocates nothing.
+	var first [8][]byte
+	keys := first[:0]
 	var seen map[string]struct{}
 	for {
 		if s.pos >= len(s.buf) {

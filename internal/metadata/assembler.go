@@ -17,17 +17,26 @@ var ErrOverLimit = fmt.Errorf("%w", ErrSize)
 // Assembler collects the 16 KiB pieces of one info dictionary and verifies
 // the whole. It is pure state: no I/O, no clock. Sources are opaque
 // integers (peer numbers) kept to blame peers for a failed hash.
+//
+// The pieces are hashed as they come, in order: each piece that extends
+// the run of pieces in from the start goes into the hash at once, so that
+// when the last one arrives (pieces mostly come in order) little is left
+// to hash. SHA-1 of a 2.6 MB info dict is about 1.7 ms here, all of it on
+// the fetch's critical path if hashed at the end.
 type Assembler struct {
 	size   int
 	buf    []byte
 	have   []bool
 	source []int
 	left   int
+	hash   *metainfo.Hasher
+	hashed int // pieces 0..hashed-1 are in the hash
 }
 
-// NewAssembler prepares for size bytes. The size comes from a peer, so it is
-// checked against max before the buffer is allocated.
-func NewAssembler(size int64, max int64) (*Assembler, error) {
+// NewAssembler prepares for size bytes of the info dictionary t names.
+// The size comes from a peer, so it is checked against max before the
+// buffer is allocated.
+func NewAssembler(size int64, max int64, t metainfo.Target) (*Assembler, error) {
 	if size <= 0 {
 		return nil, fmt.Errorf("%w: %d", ErrSize, size)
 	}
@@ -35,7 +44,7 @@ func NewAssembler(size int64, max int64) (*Assembler, error) {
 		return nil, fmt.Errorf("%w: %d bytes is above the limit of %d", ErrOverLimit, size, max)
 	}
 	n := PieceCount(int(size))
-	return &Assembler{size: int(size), buf: make([]byte, size), have: make([]bool, n), source: make([]int, n), left: n}, nil
+	return &Assembler{size: int(size), buf: make([]byte, size), have: make([]bool, n), source: make([]int, n), left: n, hash: metainfo.NewHasher(t)}, nil
 }
 
 // Size is the metadata size in bytes.
@@ -80,6 +89,10 @@ func (a *Assembler) Put(i int, data []byte, source int) error {
 	copy(a.buf[i*PieceSize:], data)
 	a.have[i], a.source[i] = true, source
 	a.left--
+	for a.hashed < len(a.have) && a.have[a.hashed] {
+		a.hash.Write(a.buf[a.hashed*PieceSize : a.hashed*PieceSize+PieceLen(a.size, a.hashed)])
+		a.hashed++
+	}
 	return nil
 }
 
@@ -100,17 +113,19 @@ func (a *Assembler) Sources() []int {
 func (a *Assembler) Reset() {
 	clear(a.have)
 	a.left = len(a.have)
+	a.hash.Reset()
+	a.hashed = 0
 }
 
 // Verify checks the complete metadata against the target's hashes (SHA-1
-// for v1, SHA-256 for v2; either one matching suffices for a hybrid, but
-// every hash given must match) and that it is a bencoded dictionary. It
-// returns the metadata; the assembler keeps no reference to it afterwards.
-func (a *Assembler) Verify(t metainfo.Target) ([]byte, error) {
+// for v1, SHA-256 for v2; every hash given must match) and that it is a
+// bencoded dictionary. It returns the metadata; the assembler keeps no
+// reference to it afterwards.
+func (a *Assembler) Verify() ([]byte, error) {
 	if !a.Done() {
 		return nil, fmt.Errorf("verify: %d pieces missing", a.left)
 	}
-	if err := metainfo.VerifyInfo(a.buf, t); err != nil {
+	if err := a.hash.Verify(a.buf); err != nil {
 		return nil, err
 	}
 	info := a.buf

@@ -3,6 +3,7 @@ package metadata
 import (
 	"bytes"
 	"crypto/sha1"
+	"crypto/sha256"
 	"errors"
 	"strings"
 	"testing"
@@ -169,21 +170,45 @@ func TestPieceLen(t *testing.T) {
 	}
 }
 
+// TestAssemblerHashesInOrder: each piece that extends the run of pieces
+// in from the start is hashed when it comes, not at the end.
+func TestAssemblerHashesInOrder(t *testing.T) {
+	info := []byte("d4:name40000:" + strings.Repeat("n", 40000) + "12:piece lengthi16384e6:pieces20:" + strings.Repeat("x", 20) + "e")
+	v1 := metainfo.Hash(sha1.Sum(info))
+	v2 := sha256.Sum256(info)
+	a, err := NewAssembler(int64(len(info)), metainfo.DefaultMaxSize, metainfo.Target{V1: &v1, V2: &v2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	piece := func(i int) []byte { return info[i*PieceSize : i*PieceSize+PieceLen(len(info), i)] }
+	for _, step := range []struct{ put, hashed int }{{1, 0}, {0, 2}, {2, 3}} {
+		if err := a.Put(step.put, piece(step.put), 0); err != nil {
+			t.Fatal(err)
+		}
+		if a.hashed != step.hashed {
+			t.Fatalf("after piece %d: %d pieces hashed, want %d", step.put, a.hashed, step.hashed)
+		}
+	}
+	if got, err := a.Verify(); err != nil || !bytes.Equal(got, info) {
+		t.Fatalf("verify (v1 and v2): %v", err)
+	}
+}
+
 func TestAssembler(t *testing.T) {
 	// Three pieces, the last one short.
 	info := []byte("d4:name40000:" + strings.Repeat("n", 40000) + "12:piece lengthi16384e6:pieces20:" + strings.Repeat("x", 20) + "e")
 	hash := peer.Hash(sha1.Sum(info))
 	target := metainfo.Target{V1: (*metainfo.Hash)(&hash)}
-	if _, err := NewAssembler(0, 100); !errors.Is(err, ErrSize) {
+	if _, err := NewAssembler(0, 100, target); !errors.Is(err, ErrSize) {
 		t.Error("size 0")
 	}
-	if _, err := NewAssembler(-5, 100); !errors.Is(err, ErrSize) {
+	if _, err := NewAssembler(-5, 100, target); !errors.Is(err, ErrSize) {
 		t.Error("negative size")
 	}
-	if _, err := NewAssembler(1<<40, metainfo.DefaultMaxSize); !errors.Is(err, ErrSize) {
+	if _, err := NewAssembler(1<<40, metainfo.DefaultMaxSize, target); !errors.Is(err, ErrSize) {
 		t.Error("2^40")
 	}
-	a, err := NewAssembler(int64(len(info)), metainfo.DefaultMaxSize)
+	a, err := NewAssembler(int64(len(info)), metainfo.DefaultMaxSize, target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,19 +230,19 @@ func TestAssembler(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := a.Verify(target)
+	got, err := a.Verify()
 	if err != nil || !bytes.Equal(got, info) {
 		t.Fatalf("verify: %v", err)
 	}
 
 	// A wrong piece fails the hash; sources name the suppliers.
-	a, _ = NewAssembler(int64(len(info)), metainfo.DefaultMaxSize)
+	a, _ = NewAssembler(int64(len(info)), metainfo.DefaultMaxSize, target)
 	bad := bytes.Clone(piece(1))
 	bad[0] ^= 1
 	a.Put(0, piece(0), 7)
 	a.Put(1, bad, 8)
 	a.Put(2, piece(2), 7)
-	if _, err := a.Verify(target); !errors.Is(err, metainfo.ErrHashMismatch) {
+	if _, err := a.Verify(); !errors.Is(err, metainfo.ErrHashMismatch) {
 		t.Fatalf("err %v", err)
 	}
 	if s := a.Sources(); len(s) != 2 || s[0] != 7 || s[1] != 8 {
@@ -226,6 +251,13 @@ func TestAssembler(t *testing.T) {
 	a.Reset()
 	if a.Done() || len(a.Missing()) != 3 {
 		t.Error("reset")
+	}
+	// After a reset the hash starts over: the good copy verifies.
+	for _, i := range []int{1, 2, 0} {
+		a.Put(i, piece(i), 9)
+	}
+	if got, err := a.Verify(); err != nil || !bytes.Equal(got, info) {
+		t.Errorf("verify after reset: %v", err)
 	}
 
 	// Hash-valid but not a dictionary.
@@ -306,11 +338,17 @@ func TestWindow(t *testing.T) {
 	}
 }
 
+// FuzzUTMessage: decoding never panics, agrees with the map decode it
+// replaced (sameAsMap), and what decodes re-encodes, as the map encoding
+// did, to a message that decodes the same.
 func FuzzUTMessage(f *testing.F) {
-	f.Add([]byte("d8:msg_typei1e5:piecei0e10:total_sizei3425eexyz"))
-	f.Add([]byte("d8:msg_typei0e5:piecei0ee"))
-	f.Add([]byte("d8:msg_typei2e5:piecei0e10:total_sizei1ee"))
+	for _, c := range utDiffCases {
+		f.Add([]byte(c))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := sameAsMap(b); err != nil {
+			t.Fatal(err)
+		}
 		var m UTMessage
 		if m.UnmarshalBinary(b) != nil || m.Type > 2 {
 			return
@@ -318,6 +356,9 @@ func FuzzUTMessage(f *testing.F) {
 		enc, err := m.AppendBinary(nil)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if want, _ := appendUTMap(nil, m); !bytes.Equal(enc, want) {
+			t.Fatalf("%+v encoded %q, the map encoding %q", m, enc, want)
 		}
 		var back UTMessage
 		if err := back.UnmarshalBinary(enc); err != nil || back.Type != m.Type || back.Piece != m.Piece || !bytes.Equal(back.Data, m.Data) {

@@ -181,6 +181,7 @@ func (l *loop) run() Plan {
 	deadline, hasDeadline := l.ctx.Deadline()
 	for {
 		var ev Event
+		var frame peer.Message // the frame ev's bytes lie in, released after Step
 		select {
 		case a, ok := <-peers:
 			if !ok {
@@ -192,6 +193,7 @@ func (l *loop) run() Plan {
 			if _, ok := ev.(Gone); ok {
 				l.running--
 			}
+			ev, frame = take(ev)
 		case <-l.ctx.Done():
 		}
 		now := time.Now()
@@ -206,6 +208,7 @@ func (l *loop) run() Plan {
 			return Plan{}
 		}
 		plan := l.sched.Step(now, ev)
+		frame.Release() // the scheduler copied the piece
 		l.apply(plan)
 		if plan.Done {
 			return plan
@@ -219,7 +222,8 @@ func (l *loop) run() Plan {
 func (l *loop) drain(success bool) {
 	l.sched.Stop(time.Now())
 	for l.running > 0 {
-		ev := <-l.events
+		ev, frame := take(<-l.events)
+		frame.Release()
 		if g, ok := ev.(Gone); ok {
 			l.running--
 			if success && errors.Is(g.Err, context.Canceled) {

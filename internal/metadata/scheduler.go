@@ -496,7 +496,7 @@ func (s *Scheduler) join(p *speer, size int) {
 
 // useSize starts over with an assembler for size (checked by the caller).
 func (s *Scheduler) useSize(size int) {
-	a, _ := NewAssembler(int64(size), s.cfg.MaxSize)
+	a, _ := NewAssembler(int64(size), s.cfg.MaxSize, s.cfg.Target)
 	s.asm, s.inflight = a, make([]int, a.Pieces())
 	s.progress()
 }
@@ -1199,7 +1199,7 @@ func (s *Scheduler) put(p *speer, i int, data []byte) bool {
 	if !s.asm.Done() {
 		return true
 	}
-	info, err := s.asm.Verify(s.cfg.Target)
+	info, err := s.asm.Verify()
 	if err == nil {
 		s.finish(info, nil)
 		return true

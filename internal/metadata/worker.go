@@ -130,7 +130,7 @@ func (w *worker) step(ctx context.Context, o workerOrder) (workerOrder, error) {
 	if !o.Deadline.IsZero() {
 		rctx, cancel = context.WithDeadline(o.interrupt, o.Deadline)
 	}
-	msg, err := w.sess.Conn.ReadMessage(rctx)
+	msg, err := w.sess.Conn.ReadPooled(rctx)
 	cancel()
 	switch {
 	case err == nil:
@@ -148,7 +148,14 @@ func (w *worker) step(ctx context.Context, o workerOrder) (workerOrder, error) {
 	}
 	ev, err := w.event(ctx, msg)
 	if err != nil || ev == nil {
+		msg.Release() // nothing refers to it: errors and replies are built from copies
 		return o, err
+	}
+	switch ev.(type) {
+	case Data, LTDataEvent:
+		ev = held{Event: ev, msg: msg} // its Bytes lie in msg's frame
+	default:
+		msg.Release()
 	}
 	w.report(ev)
 	if w.sess.Conn.MessageBuffered() {
@@ -161,6 +168,26 @@ func (w *worker) step(ctx context.Context, o workerOrder) (workerOrder, error) {
 		return o, nil
 	}
 	return w.await(ctx)
+}
+
+// held is an event whose bytes lie in the pooled frame of msg
+// (peer.Conn.ReadPooled): the fetch loop hands the event to the scheduler,
+// which copies the pieces it keeps into its Assembler, and then releases
+// msg. The worker does not touch msg after reporting it, so the frame is
+// the loop's alone from then on.
+type held struct {
+	Event
+	msg peer.Message
+}
+
+// take unwraps ev: the event for the scheduler, and the message to
+// release once the scheduler has taken it (a zero one, whose Release does
+// nothing, for most events).
+func take(ev Event) (Event, peer.Message) {
+	if h, ok := ev.(held); ok {
+		return h.Event, h.msg
+	}
+	return ev, peer.Message{}
 }
 
 // event turns a message into an event; nil for one the scheduler does not

@@ -113,6 +113,7 @@ type Conn struct {
 	wbuf   []byte
 	q      writeQueue // messages for the next write (QueueExtended)
 	pieces Pieces
+	sock   sockOpts
 }
 
 // Pieces is what the peer has said it has (see Pieces).
@@ -179,10 +180,8 @@ func NewConn(nc net.Conn, cfg Config) *Conn {
 // MessageBuffered reports whether a whole message has already arrived
 // (in our buffer or the kernel's) and can be read without waiting.
 func (c *Conn) MessageBuffered() bool {
-	// A whole frame in our buffer needs no system call to be sure of:
-	// serve asks after each request of a batch.
 	if c.frameBuffered() {
-		return true
+		return true // in our buffer: no need to ask the kernel (FIONREAD)
 	}
 	avail := c.br.Buffered()
 	if c.inner != nil {
@@ -192,7 +191,7 @@ func (c *Conn) MessageBuffered() bool {
 	if partial && avail >= need {
 		return true
 	}
-	avail += kernelPending(c.nc)
+	avail += c.sock.kernelPending(c.nc)
 	if partial {
 		return avail >= need
 	}
@@ -326,8 +325,21 @@ func (c *Conn) ReadHandshake(ctx context.Context) (Handshake, error) {
 
 // ReadMessage reads one message within cfg.ReadTimeout (or the context's
 // deadline, if sooner). A length above cfg.MaxMessageLen is refused before
-// anything is allocated.
+// anything is allocated. The payload is the caller's own.
 func (c *Conn) ReadMessage(ctx context.Context) (Message, error) {
+	return c.read(ctx, false)
+}
+
+// ReadPooled is ReadMessage with a frame of up to PooledFrameLen bytes
+// read into a pooled buffer (see FrameReader.NextPooled), for a caller
+// that is done with the payload soon, such as a fetch copying each piece
+// into its assembler. The payload is the caller's until it calls
+// msg.Release; then the next read of any connection may overwrite it.
+func (c *Conn) ReadPooled(ctx context.Context) (Message, error) {
+	return c.read(ctx, true)
+}
+
+func (c *Conn) read(ctx context.Context, pooled bool) (Message, error) {
 	const op = "read message"
 	var start time.Time
 	// A whole frame already in our buffer is read without I/O: no
@@ -338,10 +350,10 @@ func (c *Conn) ReadMessage(ctx context.Context) (Message, error) {
 		stop, start = c.deadline(ctx, c.cfg.ReadTimeout)
 		defer stop()
 		if c.cfg.QuickAck {
-			quickAck(c.nc)
+			c.sock.quickAck(c.nc)
 		}
 	}
-	msg, err := c.fr.Next()
+	msg, err := c.fr.next(pooled)
 	if err != nil {
 		var le *LengthError
 		if errors.As(err, &le) {
@@ -353,9 +365,10 @@ func (c *Conn) ReadMessage(ctx context.Context) (Message, error) {
 		e.Stringer("msg", msg).Msg("recv")
 	}
 	if err := c.m.receive(msg); err != nil {
+		msg.Release()
 		return Message{}, err
 	}
-	c.track(msg)
+	c.track(msg) // copies what it keeps (a bitfield)
 	return msg, nil
 }
 

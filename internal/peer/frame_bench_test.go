@@ -18,26 +18,39 @@ func BenchmarkReadFrame(b *testing.B) {
 		{"have", Message{ID: Have, Payload: []byte{0, 0, 0, 7}}},
 	}
 	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			// 64 messages back to back, as a socket read delivers them.
-			one, err := c.msg.AppendBinary(nil)
-			if err != nil {
+		b.Run(c.name, func(b *testing.B) { benchFrames(b, c.msg, false) })
+		b.Run(c.name+"/pooled", func(b *testing.B) { benchFrames(b, c.msg, true) })
+	}
+}
+
+// benchFrames reads msg over and over, with Next or with NextPooled and
+// Release (the fetch's way: each piece copied out, then released).
+func benchFrames(b *testing.B, msg Message, pooled bool) {
+	// 64 messages back to back, as a socket read delivers them.
+	one, err := msg.AppendBinary(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stream := bytes.Repeat(one, 64)
+	r := bytes.NewReader(stream)
+	f := FrameReader{R: r, Max: 1 << 20}
+	b.SetBytes(int64(len(one)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if r.Len() == 0 {
+			r.Reset(stream)
+		}
+		if !pooled {
+			if _, err := f.Next(); err != nil {
 				b.Fatal(err)
 			}
-			stream := bytes.Repeat(one, 64)
-			r := bytes.NewReader(stream)
-			f := FrameReader{R: r, Max: 1 << 20}
-			b.SetBytes(int64(len(one)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if r.Len() == 0 {
-					r.Reset(stream)
-				}
-				if _, err := f.Next(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+			continue
+		}
+		m, err := f.NextPooled()
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.Release()
 	}
 }
 

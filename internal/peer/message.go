@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -75,6 +76,39 @@ type Message struct {
 	KeepAlive bool
 	ID        MessageID
 	Payload   []byte
+
+	// frame is the pooled buffer Payload lies in (see NextPooled), nil
+	// when Payload is the message's own.
+	frame *[]byte
+}
+
+// PooledFrameLen is the largest frame (id and payload) that NextPooled and
+// Conn.ReadPooled read into a pooled buffer: a 16 KiB block with up to 2 KiB
+// of headers, which holds a ut_metadata piece (its dictionary and 16 KiB)
+// and a BEP 3 piece message. A longer frame gets a buffer of its own, as
+// with Next.
+const PooledFrameLen = 18 << 10
+
+// framePool holds buffers of PooledFrameLen bytes, shared by every
+// connection. A buffer is in it only once the message read into it has
+// been released, so a caller that never releases loses nothing but the
+// reuse.
+var framePool = sync.Pool{New: func() any {
+	b := make([]byte, PooledFrameLen)
+	return &b
+}}
+
+// Release gives the buffer of a message read with NextPooled or
+// Conn.ReadPooled back for the next read (of any connection), and clears
+// m.Payload. After it, neither m.Payload nor anything sliced from it may
+// be used: the caller copies first what it keeps. Release each message
+// once (copies of a Message share its buffer). It does nothing for a
+// message that has no pooled buffer, so it is safe on any message.
+func (m *Message) Release() {
+	if m.frame != nil {
+		framePool.Put(m.frame)
+	}
+	m.frame, m.Payload = nil, nil
 }
 
 // ExtendedMessage builds a BEP 10 message: id 20, the extension id, payload.
@@ -124,10 +158,23 @@ type FrameReader struct {
 	hdrN  int
 	body  []byte
 	bodyN int
+	frame *[]byte // the pooled buffer body lies in, if any
 }
 
-// Next reads the next message (see ReadFrame).
-func (f *FrameReader) Next() (Message, error) {
+// Next reads the next message (see ReadFrame). Its payload is the
+// caller's own.
+func (f *FrameReader) Next() (Message, error) { return f.next(false) }
+
+// NextPooled is Next reading a frame of up to PooledFrameLen bytes into a
+// buffer from a pool shared by every FrameReader and Conn: the per-message
+// allocation of a stream of 16 KiB pieces goes away. The payload is the
+// caller's until it calls the message's Release; not calling it is safe
+// (the buffer is then garbage collected). The pooled buffer is taken when
+// the frame's length is known, so a frame begun by NextPooled and finished
+// by Next (after a timeout) is still pooled, and one begun by Next is not.
+func (f *FrameReader) NextPooled() (Message, error) { return f.next(true) }
+
+func (f *FrameReader) next(pooled bool) (Message, error) {
 	if f.body == nil {
 		for f.hdrN < 4 {
 			n, err := f.R.Read(f.hdr[f.hdrN:])
@@ -150,7 +197,13 @@ func (f *FrameReader) Next() (Message, error) {
 		if n == 0 {
 			return Message{KeepAlive: true}, nil
 		}
-		f.body, f.bodyN = make([]byte, n), 0
+		f.bodyN = 0
+		if pooled && n <= PooledFrameLen {
+			f.frame = framePool.Get().(*[]byte)
+			f.body = (*f.frame)[:n]
+		} else {
+			f.body = make([]byte, n)
+		}
 	}
 	for f.bodyN < len(f.body) {
 		n, err := f.R.Read(f.body[f.bodyN:])
@@ -165,9 +218,9 @@ func (f *FrameReader) Next() (Message, error) {
 			return Message{}, err
 		}
 	}
-	body := f.body
-	f.body = nil
-	return Message{ID: MessageID(body[0]), Payload: body[1:]}, nil
+	body, frame := f.body, f.frame
+	f.body, f.frame = nil, nil
+	return Message{ID: MessageID(body[0]), Payload: body[1:], frame: frame}, nil
 }
 
 // Pending reports how many more bytes the message being read needs, and

@@ -332,7 +332,8 @@ func TestConnCancel(t *testing.T) {
 }
 
 // FuzzReadFrame: framing never panics or allocates past the limit; every
-// message read re-encodes to the bytes it came from.
+// message read re-encodes to the bytes it came from, and pooled reading
+// (NextPooled, each message released once compared) reads the same.
 func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x01\x01"))
 	f.Add([]byte("\x00\x00\x00\x06\x14\x07\x00\x00\x00\x03"))
@@ -340,6 +341,7 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte("\x00\x00\x00\x05\x04\x00\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := bytes.NewReader(b)
+		pooled := FrameReader{R: bytes.NewReader(b), Max: 1 << 16}
 		for {
 			before := len(b) - r.Len()
 			m, err := ReadFrame(r, 1<<16)
@@ -352,6 +354,14 @@ func FuzzReadFrame(f *testing.F) {
 			if !bytes.Equal(enc, b[before:len(b)-r.Len()]) {
 				t.Fatalf("re-encoded %q from %q", enc, b[before:len(b)-r.Len()])
 			}
+			pm, err := pooled.NextPooled()
+			if err != nil {
+				t.Fatalf("pooled read failed where ReadFrame read %v: %v", m, err)
+			}
+			if pm.KeepAlive != m.KeepAlive || pm.ID != m.ID || !bytes.Equal(pm.Payload, m.Payload) {
+				t.Fatalf("pooled read %v, ReadFrame %v", pm, m)
+			}
+			pm.Release()
 		}
 	})
 }

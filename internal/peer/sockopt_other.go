@@ -4,6 +4,9 @@ package peer
 
 import "net"
 
-func quickAck(net.Conn) {}
+// sockOpts: TCP_QUICKACK and FIONREAD are Linux's (see sockopt_linux.go).
+type sockOpts struct{}
 
-func kernelPending(net.Conn) int { return 0 }
+func (*sockOpts) quickAck(net.Conn) {}
+
+func (*sockOpts) kernelPending(net.Conn) int { return 0 }
