@@ -55,8 +55,8 @@ handshakes (BT and extended); an idle connection is closed after 3 min.
 serve runs its Go code on one thread at a time (--procs 1), as libtorrent
 runs its network on one: with a thread a core, the Go scheduler spends
 more CPU a fetch waking threads than the second one saves, and one
-thread answers more than a thousand fetches a second. --procs 0 uses one
-a core (GOMAXPROCS).
+thread answers more than a thousand fetches a second. --procs 0 leaves
+it to Go: one a core, or $GOMAXPROCS.
 
 --drop-piece N[@DURATION] makes serve announce every piece to each peer (a
 bitfield) and, DURATION after the handshakes, send it lt_donthave N if it
@@ -75,7 +75,7 @@ advertises lt_donthave: a way to see a client receive one.`,
 	cmd.Flags().Int64Var(&o.maxSize, "max-torrent-size", metainfo.DefaultMaxSize, "largest .torrent file accepted, in bytes")
 	cmd.Flags().IntVar(&o.maxPeers, "max-peers", metadata.DefaultMaxPeers, "most peers connected at once; more are closed at once")
 	cmd.Flags().DurationVar(&o.stats, "stats-interval", 0, "log a stats line (peers, pieces served, goroutines, open files, RSS) this often; 0: never")
-	cmd.Flags().IntVar(&o.procs, "procs", 1, "threads running serve's Go code at once (GOMAXPROCS); 0: one a core")
+	cmd.Flags().IntVar(&o.procs, "procs", 1, "threads running serve's Go code at once (GOMAXPROCS); 0: one a core, or $GOMAXPROCS")
 	cmd.Flags().StringVar(&o.dropPiece, "drop-piece", "", "N[@DURATION]: announce every piece (bitfield), then after DURATION (default 0) send lt_donthave N to each peer that advertises lt_donthave")
 	return cmd
 }
