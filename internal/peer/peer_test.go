@@ -611,9 +611,10 @@ func (c *syscallCounter) SyscallConn() (syscall.RawConn, error) {
 	return c.TCPConn.SyscallConn()
 }
 
-// TestMessageBufferedNoSyscall: with a whole message in our read buffer,
-// MessageBuffered answers without asking the kernel; with none, it asks.
-func TestMessageBufferedNoSyscall(t *testing.T) {
+// tcpPair connects two TCP sockets on loopback; both are closed when the
+// test ends.
+func tcpPair(t *testing.T) (*net.TCPConn, net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -623,13 +624,20 @@ func TestMessageBufferedNoSyscall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(func() { nc.Close() })
 	other, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
-	sc := &syscallCounter{TCPConn: nc.(*net.TCPConn)}
+	t.Cleanup(func() { other.Close() })
+	return nc.(*net.TCPConn), other
+}
+
+// TestMessageBufferedNoSyscall: with a whole message in our read buffer,
+// MessageBuffered answers without asking the kernel; with none, it asks.
+func TestMessageBufferedNoSyscall(t *testing.T) {
+	nc, other := tcpPair(t)
+	sc := &syscallCounter{TCPConn: nc}
 	c := NewConn(sc, Config{ReadTimeout: 10 * time.Second})
 	c.m = machine{state: StateOpen, local: LocalReserved(), remote: LocalReserved()}
 	other.Write([]byte("\x00\x00\x00\x05\x04\x00\x00\x00\x07\x00\x00\x00\x05\x04\x00\x00\x00\x08")) // have 7, have 8

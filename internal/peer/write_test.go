@@ -95,21 +95,7 @@ func openWriter(t *testing.T, encrypted bool) (c *Conn, other net.Conn, dec *rc4
 // sets its deadline and registers nothing with the context, which
 // allocates; with a cancellable one, each write registers a watch of it.
 func TestNoCancelNoRegistration(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	other, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	nc, other := tcpPair(t)
 	go io.Copy(io.Discard, other)
 	c := NewConn(nc, Config{})
 	c.m = machine{state: StateOpen, local: LocalReserved(), remote: LocalReserved()}
