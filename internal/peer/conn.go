@@ -178,38 +178,23 @@ func NewConn(nc net.Conn, cfg Config) *Conn {
 }
 
 // MessageBuffered reports whether a whole message has already arrived
-// (in our buffer or the kernel's) and can be read without waiting.
+// (in our buffers or the kernel's) and can be read without waiting. It
+// asks the kernel (FIONREAD) only when our buffers do not hold one.
 func (c *Conn) MessageBuffered() bool {
-	if c.frameBuffered() {
-		return true // in our buffer: no need to ask the kernel (FIONREAD)
-	}
 	avail := c.br.Buffered()
 	if c.inner != nil {
 		avail += c.inner.Buffered()
 	}
-	need, partial := c.fr.pending()
-	if partial && avail >= need {
-		return true
-	}
-	avail += c.sock.kernelPending(c.nc)
-	if partial {
-		return avail >= need
-	}
-	if avail < 4 {
-		return false
-	}
-	hdr, err := c.br.Peek(4) // does not block: the bytes are there
-	if err != nil {
-		return false
-	}
-	n := binary.BigEndian.Uint32(hdr)
-	return n <= c.cfg.MaxMessageLen && uint64(avail) >= 4+uint64(n)
+	return c.holdsFrame(avail) || c.holdsFrame(avail+c.sock.kernelPending(c.nc))
 }
 
 // frameBuffered reports whether the rest of a whole frame is in our read
 // buffer, so that reading it does no I/O.
-func (c *Conn) frameBuffered() bool {
-	avail := c.br.Buffered()
+func (c *Conn) frameBuffered() bool { return c.holdsFrame(c.br.Buffered()) }
+
+// holdsFrame reports whether avail bytes, unread and already arrived, hold
+// the rest of the frame being read or, if none is, a whole next frame.
+func (c *Conn) holdsFrame(avail int) bool {
 	need, partial := c.fr.pending()
 	if partial {
 		return avail >= need
