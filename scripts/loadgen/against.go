@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/btext/btext/internal/bencode"
@@ -94,11 +93,7 @@ func runAgainst(addr, hashHex string, pid, conc int, d, limit time.Duration) err
 	if pid <= 0 || hwm0 == 0 {
 		return fmt.Errorf("-pid %d: no such process to measure", pid)
 	}
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < rl.Max {
-		rl.Cur = min(rl.Max, 65536)
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-	}
+	raiseFileLimit()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	var done, late, failed atomic.Int64

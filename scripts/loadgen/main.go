@@ -93,12 +93,7 @@ func main() {
 }
 
 func run(bin string, conc, total, slow, flood, size int, limit time.Duration) error {
-	// Room for every connection, ours and the server's (it inherits this).
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < rl.Max {
-		rl.Cur = min(rl.Max, 65536)
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-	}
+	raiseFileLimit()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 
@@ -373,4 +368,15 @@ func (s *served) waitStats(cond func(*stats) bool) *stats {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return s.last.Load()
+}
+
+// raiseFileLimit makes room for every connection, ours and those of a
+// server started from here (it inherits the limit): the soft limit on open
+// files goes up to the hard one, at most 65536.
+func raiseFileLimit() {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < rl.Max {
+		rl.Cur = min(rl.Max, 65536)
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	}
 }
