@@ -248,6 +248,14 @@ func TestInteropFetch(t *testing.T) {
 				if val(rep.MetadataSize) != len(demoTor.Info) || val(rep.Peers[0].Extension) != "ut_metadata" {
 					t.Errorf("report %+v", rep)
 				}
+				// Plaintext: our extended handshake goes in the BT
+				// handshake's write (with MSE it follows the encryption
+				// handshake). From another address: Transmission refuses
+				// one that has just disconnected.
+				rep = fetchFrom(t, demoTor.InfoHash.String(), addr, demoTor.Info, "--encryption", "off", "--bind", "127.0.0.5")
+				if val(rep.MetadataSize) != len(demoTor.Info) || val(rep.Peers[0].Encryption) != "none" {
+					t.Errorf("--encryption off: report %+v", rep)
+				}
 			})
 			t.Run("2.6MB", func(t *testing.T) {
 				addr := startPeer(t, client, big, bigParent)

@@ -259,7 +259,9 @@ func (c *Conn) Obfuscate(ctx context.Context, skey Hash, provide CryptoMethod) (
 // local sent as MSE's initial payload (IA), inside step 3: the peer reads
 // it before it answers step 3, so its own BT handshake comes right after
 // step 4, one round trip sooner. After it the caller only reads the peer's
-// handshake (ReadHandshake).
+// handshake (ReadHandshake). The IA holds the handshake alone: libtorrent,
+// rtorrent and aria2 close a connection whose IA holds more
+// (docs/protocol-notes.md, "Our extended handshake waits").
 func (c *Conn) ObfuscateHandshake(ctx context.Context, local Handshake, provide CryptoMethod) (CryptoMethod, error) {
 	return c.obfuscate(ctx, local.InfoHash, provide, &local)
 }
