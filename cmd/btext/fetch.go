@@ -296,41 +296,6 @@ func fetchFailure(ctx context.Context, err error, res *metadata.Result, timeout 
 	return &summaryError{msg: msg + ": " + strings.Join(parts, ", "), err: err}
 }
 
-// peerOutcome sums up what happened with a peer in a word or two.
-// metadata.PeerStats gives the peer's error as text only, so the words are
-// found in its message.
-func peerOutcome(p metadata.PeerStats) string {
-	e := strings.ToLower(p.Error)
-	if e == "" {
-		if p.Received > 0 {
-			return "delivered"
-		}
-		return "not needed"
-	}
-	for _, o := range []struct{ substr, word string }{
-		{"connection refused", "refused"},
-		{"no such host", "unknown host"},
-		{"unreachable", "unreachable"},
-		{"timed out", "timed out"},
-		{"i/o timeout", "timed out"},
-		{"deadline exceeded", "timed out"},
-		{"reset", "reset"},
-		{"closed", "closed"},
-		{"not supported", "lacks ut_metadata and LT_metadata"},
-		{"failed verification", "sent a bad copy"},
-		{"hash", "sent a bad copy"},
-		{"reject", "rejected"},
-		{"metadata size", "bad metadata size"},
-		{"protocol", "broke the protocol"},
-		{"canceled", "interrupted"},
-	} {
-		if strings.Contains(e, o.substr) {
-			return o.word
-		}
-	}
-	return "failed"
-}
-
 // resolvePeers turns peer addresses into discovery's static peers, host
 // names resolved once, here; the first nargs are arguments, the rest from
 // the magnet's x.pe. A name that does not resolve is skipped (with a
@@ -479,7 +444,7 @@ type peerReport struct {
 	// tracker's URL.
 	Source string `json:"source"`
 	// Outcome is one word or two: delivered, refused, timed out, closed,
-	// rejected, ... (see peerOutcome).
+	// rejected, ... (see peerOutcome, outcome.go).
 	Outcome   string  `json:"outcome"`
 	Client    *string `json:"client"`
 	Extension *string `json:"extension"`

@@ -73,11 +73,18 @@ type PeerStats struct {
 	// AnsweredHash is set when the peer's handshake named another info
 	// hash than the one asked for.
 	AnsweredHash string
-	Error        string
+	// Error is why the peer was left, as text (empty if it delivered or
+	// was not needed); Err is the error itself.
+	Error string
 
 	idx int
 	err error
 }
+
+// Err is the error the peer was left for, nil if none: what callers
+// classify with errors.Is and errors.As (metainfo.ErrHashMismatch,
+// ErrRejected, ErrSize, *peer.TimeoutError, ...), never Error's text.
+func (s PeerStats) Err() error { return s.err }
 
 // Result is a verified info dictionary and how it was obtained.
 type Result struct {
