@@ -57,8 +57,16 @@ class MSESocket:
 
     def __init__(self, sock, skey, deadline):
         self.sock, self.deadline = sock, deadline
-        x = int.from_bytes(os.urandom(20), "big")
-        sock.sendall(pow(2, x, MSE_P).to_bytes(96, "big") + os.urandom(ord(os.urandom(1)) % 64))
+        # Transmission 3.00 takes a connection whose first byte is 19 for a
+        # plain handshake (docs/transmission-mse.md): 1 key in 256 starts so.
+        for _ in range(16):
+            x = int.from_bytes(os.urandom(20), "big")
+            ya = pow(2, x, MSE_P).to_bytes(96, "big")
+            if ya[0] != len(PSTR):
+                break
+        else:
+            raise ValueError("MSE: 16 keys in a row began with 19")
+        sock.sendall(ya + os.urandom(ord(os.urandom(1)) % 64))
         yb = int.from_bytes(recv_exact(sock, 96, deadline), "big")
         if not 1 < yb < MSE_P - 1:
             raise ValueError("MSE: peer's public key out of range")

@@ -188,7 +188,10 @@ start_transmission() {
     "watch-dir-enabled": false
 }
 EOF
-    transmission-daemon -f -g "$conf" ${EXTRA[@]+"${EXTRA[@]}"} </dev/null >"$LOG" 2>&1 &
+    # TR_DEBUG_FD=2: Transmission's "deep" log (handshake.c, peer-io.c, with
+    # each peer's address) goes to stderr, into the log; message-level 3
+    # alone does not show why a handshake was closed.
+    TR_DEBUG_FD=2 transmission-daemon -f -g "$conf" ${EXTRA[@]+"${EXTRA[@]}"} </dev/null >"$LOG" 2>&1 &
     PIDS=($!)
     TR_ADDED=0
 }

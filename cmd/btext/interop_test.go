@@ -66,9 +66,56 @@ func startPeerEnv(t *testing.T, env []string, client, torrent, parent string, ex
 			t.Logf("stop %s: %v %s", client, err, out)
 		}
 	})
+	// Registered after stop, so it runs first; the work directory (a
+	// TempDir) is removed only after both.
+	t.Cleanup(func() {
+		if t.Failed() {
+			logSeederTail(t, client, work)
+		}
+	})
 	addr = strings.TrimSpace(string(out))
 	t.Logf("%s seeding on %s", client, addr)
 	return addr, work
+}
+
+// seederLogs are the logs start-peer.sh leaves in the work directory, by
+// client: what the seeder said is the first thing to read when an interop
+// test fails, and the directory is gone once the test ends.
+var seederLogs = map[string][]string{
+	"libtorrent":   {"libtorrent.log", "libtorrent.out"},
+	"transmission": {"transmission.log"}, // with handshake.c's own lines (TR_DEBUG_FD)
+	"aria2":        {"aria2-debug.log"},
+	"rtorrent":     {"rtorrent.log"},
+}
+
+// seederNoise marks the lines of Transmission's debug log that would fill
+// the tail: bandwidth and announcer pulses a few times a second, and
+// peer-io.c's socket chatter. Why a connection ended is in handshake.c's,
+// peer-msgs.c's and peer-mgr.c's lines.
+var seederNoise = []string{"(bandwidth.c:", "(announcer.c:", "(peer-io.c:", "reconnect interval for"}
+
+// logSeederTail logs the last lines of the seeder's logs in work.
+func logSeederTail(t *testing.T, client, work string) {
+	const keep = 60
+	for _, name := range seederLogs[client] {
+		b, err := os.ReadFile(filepath.Join(work, name))
+		if err != nil {
+			t.Logf("%s log: %v", client, err)
+			continue
+		}
+		var lines []string
+	line:
+		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+			for _, n := range seederNoise {
+				if strings.Contains(l, n) {
+					continue line
+				}
+			}
+			lines = append(lines, l)
+		}
+		lines = lines[max(0, len(lines)-keep):]
+		t.Logf("tail of %s's %s:\n%s", client, name, strings.Join(lines, "\n"))
+	}
 }
 
 // demoContent copies testdata/demo to a temporary directory, so that the

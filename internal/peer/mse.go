@@ -84,14 +84,34 @@ type mseDH struct {
 	pub [mseKeyLen]byte
 }
 
-func newMSEDH() (*mseDH, error) {
-	var xb [20]byte // a 160-bit secret, as the specification advises
-	if _, err := rand.Read(xb[:]); err != nil {
-		return nil, err
+// msePlainLen is the first byte of a plain BT handshake: len("BitTorrent
+// protocol"). A public key must not begin with it (see newMSEDH).
+const msePlainLen = 19
+
+// mseKeyDraws bounds newMSEDH's draws: with a working random source the
+// chance of needing more than one is 1 in 256, of needing 16 is 256^-15.
+const mseKeyDraws = 16
+
+// newMSEDH draws a key pair from random. The connecting side's public key
+// is the first thing on the wire, and Transmission 3.00 (handshake.c,
+// readHandshake) decides "plain or encrypted" by the first byte alone: a
+// key that starts with 19 is taken for a plain handshake, refused when
+// encryption is required and misparsed otherwise. About 1 key in 256
+// starts so; such a key is drawn again (docs/transmission-mse.md). The
+// answering side's key never comes first, but one rule for both is simpler.
+func newMSEDH(random io.Reader) (*mseDH, error) {
+	for range mseKeyDraws {
+		var xb [20]byte // a 160-bit secret, as the specification advises
+		if _, err := io.ReadFull(random, xb[:]); err != nil {
+			return nil, fmt.Errorf("draw an encryption key: %w", err)
+		}
+		d := &mseDH{x: new(big.Int).SetBytes(xb[:])}
+		new(big.Int).Exp(big.NewInt(2), d.x, mseP).FillBytes(d.pub[:])
+		if d.pub[0] != msePlainLen {
+			return d, nil
+		}
 	}
-	d := &mseDH{x: new(big.Int).SetBytes(xb[:])}
-	new(big.Int).Exp(big.NewInt(2), d.x, mseP).FillBytes(d.pub[:])
-	return d, nil
+	return nil, fmt.Errorf("draw an encryption key: %d draws began like a plain handshake", mseKeyDraws)
 }
 
 // secret is S from the other side's public key, which must lie in
@@ -271,7 +291,7 @@ func (c *Conn) obfuscate(ctx context.Context, skey Hash, provide CryptoMethod, i
 	stop, start := c.deadline(ctx, c.cfg.HandshakeTimeout)
 	defer stop()
 	fail := func(err error) (CryptoMethod, error) { return 0, c.mseIOErr(ctx, op, err, start) }
-	dh, err := newMSEDH()
+	dh, err := newMSEDH(rand.Reader)
 	if err != nil {
 		return 0, err
 	}
@@ -387,7 +407,7 @@ func (c *Conn) AcceptObfuscated(ctx context.Context, find func([20]byte) (Hash, 
 		err error
 	)
 	for try := 0; try < 8 && (s == nil || s[0] == 0); try++ {
-		if dh, err = newMSEDH(); err != nil {
+		if dh, err = newMSEDH(rand.Reader); err != nil {
 			return 0, Hash{}, err
 		}
 		if s, err = dh.secret(ya[:]); err != nil {

@@ -3,10 +3,14 @@ package peer
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha1"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -162,7 +166,7 @@ func TestMSELeadingZeroSecret(t *testing.T) {
 			return
 		}
 		for range 10000 {
-			d, _ := newMSEDH()
+			d, _ := newMSEDH(rand.Reader)
 			if s, _ := d.secret(ya[:]); s[0] == 0 {
 				raw.Write(d.pub[:])
 				return
@@ -186,7 +190,7 @@ func TestMSELeadingZeroSecret(t *testing.T) {
 			return
 		}
 		for range 10000 {
-			d, _ := newMSEDH()
+			d, _ := newMSEDH(rand.Reader)
 			if s, _ := d.secret(ya[:]); s[0] == 0 {
 				secret = s
 				raw.Write(d.pub[:])
@@ -209,6 +213,7 @@ func TestMSELeadingZeroSecret(t *testing.T) {
 	}
 
 	var h Hash
+	var plainLen atomic.Int32
 	find := func([20]byte) (Hash, bool) { return h, true }
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -223,7 +228,11 @@ func TestMSELeadingZeroSecret(t *testing.T) {
 			}
 			go func() {
 				defer nc.Close()
-				NewConn(nc, Config{HandshakeTimeout: 5 * time.Second}).AcceptObfuscated(ctx, find, CryptoRC4)
+				c := NewConn(nc, Config{HandshakeTimeout: 5 * time.Second})
+				if b, err := c.br.Peek(1); err == nil && b[0] == msePlainLen {
+					plainLen.Add(1) // Transmission would take it for a plain handshake
+				}
+				c.AcceptObfuscated(ctx, find, CryptoRC4)
 			}()
 		}
 	}()
@@ -237,5 +246,51 @@ func TestMSELeadingZeroSecret(t *testing.T) {
 		if err != nil {
 			t.Fatalf("handshake %d: %v", i, err)
 		}
+	}
+	// By chance alone, about 4 of the 1000 keys would start with 19.
+	if n := plainLen.Load(); n > 0 {
+		t.Errorf("%d of 1000 connections began with the byte 19, like a plain handshake", n)
+	}
+}
+
+// TestMSEKeyNotLikePlainHandshake: Transmission 3.00 takes a connection
+// whose first byte is 19 for a plain BT handshake, and the connecting
+// side's public key comes first: newMSEDH draws again when a key starts
+// so. Here the random source yields such a secret first (found by a
+// deterministic search), then another.
+func TestMSEKeyNotLikePlainHandshake(t *testing.T) {
+	secretWith := func(first func(byte) bool, from int) ([]byte, int) {
+		for i := from; i < from+100000; i++ {
+			x := sha1.Sum(fmt.Appendf(nil, "x%d", i))
+			var pub [mseKeyLen]byte
+			new(big.Int).Exp(big.NewInt(2), new(big.Int).SetBytes(x[:]), mseP).FillBytes(pub[:])
+			if first(pub[0]) {
+				return x[:], i
+			}
+		}
+		t.Fatal("no such secret in 100000 tries")
+		return nil, 0
+	}
+	bad, i := secretWith(func(b byte) bool { return b == msePlainLen }, 0)
+	good, _ := secretWith(func(b byte) bool { return b != msePlainLen }, i+1)
+	d, err := newMSEDH(bytes.NewReader(append(append([]byte{}, bad...), good...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.pub[0] == msePlainLen {
+		t.Fatalf("public key %x... begins like a plain handshake", d.pub[:4])
+	}
+	if want := new(big.Int).SetBytes(good); d.x.Cmp(want) != 0 {
+		t.Errorf("secret %x, want the second draw %x", d.x, want)
+	}
+
+	// A random source that only ever yields such keys is an error, not a
+	// loop without end.
+	var only []byte
+	for range mseKeyDraws {
+		only = append(only, bad...)
+	}
+	if _, err := newMSEDH(bytes.NewReader(only)); err == nil {
+		t.Error("no error from a source of plain-looking keys only")
 	}
 }
