@@ -295,9 +295,11 @@ func TestInteropFetch(t *testing.T) {
 				if val(rep.MetadataSize) != len(demoTor.Info) || val(rep.Peers[0].Extension) != "ut_metadata" {
 					t.Errorf("report %+v", rep)
 				}
-				// Plaintext: our extended handshake goes in the BT
-				// handshake's write (with MSE it follows the encryption
-				// handshake). From another address: Transmission refuses
+				// Plaintext too: there our BT handshake is the first
+				// read of the peer's, and aria2 bans an address that
+				// sends anything more before it has answered
+				// (docs/protocol-notes.md, "Our extended handshake
+				// waits"). From another address: Transmission refuses
 				// one that has just disconnected.
 				rep = fetchFrom(t, demoTor.InfoHash.String(), addr, demoTor.Info, "--encryption", "off", "--bind", "127.0.0.5")
 				if val(rep.MetadataSize) != len(demoTor.Info) || val(rep.Peers[0].Encryption) != "none" {
