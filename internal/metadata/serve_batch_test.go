@@ -13,7 +13,6 @@ import (
 
 	"github.com/btext/btext/internal/extensions"
 	"github.com/btext/btext/internal/metadata"
-	"github.com/btext/btext/internal/metainfo"
 	"github.com/btext/btext/internal/peer"
 	"github.com/btext/btext/internal/peertest"
 )
@@ -52,14 +51,7 @@ func (c *countingConn) SyscallConn() (syscall.RawConn, error) {
 // one write, not one (or two: head and data) each.
 func TestServeOneWritePerBatch(t *testing.T) {
 	info := peertest.InfoOfSize(40000)
-	tor, err := metainfo.ParseInfo(info)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := metadata.NewServer(metadata.ServerConfig{Torrents: []*metainfo.Torrent{tor}, PeerID: peer.RandomPeerID()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := peertest.NewServer(t, metadata.ServerConfig{}, info)
 	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -305,14 +305,7 @@ func TestServeAnswerPolicy(t *testing.T) {
 // peers see their connection closed.
 func TestServeStopEndsConnections(t *testing.T) {
 	info := peertest.InfoOfSize(1000)
-	tor, err := metainfo.ParseInfo(info)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := metadata.NewServer(metadata.ServerConfig{Torrents: []*metainfo.Torrent{tor}, PeerID: peer.RandomPeerID()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := peertest.NewServer(t, metadata.ServerConfig{}, info)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

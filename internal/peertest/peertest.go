@@ -146,6 +146,23 @@ func (c *Conn) Stall() { c.Drain() }
 // the given info dictionaries, until the test ends.
 func Serve(t testing.TB, cfg metadata.ServerConfig, infos ...[]byte) (string, *metadata.Server) {
 	t.Helper()
+	srv := NewServer(t, cfg, infos...)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String(), srv
+}
+
+// NewServer makes a metadata.Server for cfg and the given info
+// dictionaries (a random peer id if cfg has none), for a test that runs it
+// on a listener of its own.
+func NewServer(t testing.TB, cfg metadata.ServerConfig, infos ...[]byte) *metadata.Server {
+	t.Helper()
 	for _, info := range infos {
 		tor, err := metainfo.ParseInfo(info)
 		if err != nil {
@@ -160,13 +177,5 @@ func Serve(t testing.TB, cfg metadata.ServerConfig, infos ...[]byte) (string, *m
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String(), srv
+	return srv
 }
